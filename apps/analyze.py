@@ -1,0 +1,54 @@
+"""Analyze tab: detected faces with landmarks, head pose, identity descriptor and the aligned crop.
+
+    python -m apps.analyze      # this tab alone on 127.0.0.1:7860
+"""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from apps.common import example_photos, image_output, photo_input, require_image, user_errors
+from core import face as F
+from core.pipelines.analyze import analyze_photo, draw_faces
+
+
+@user_errors
+def analyze(photo: str, face_index: int = 0) -> tuple[np.ndarray, np.ndarray, list[list]]:
+    """Photo -> (annotated photo, aligned 256 px crop of the chosen face, one table row per face)."""
+    res = analyze_photo(require_image(photo))
+    face = F.pick_face(res.faces, int(face_index))
+    crop = F.align_face(res.image, face, 256).image
+    rows = [[i, f"{f.bbox}", round(f.score, 2), f.detector, round(f.yaw, 1), round(f.pitch, 1), round(f.roll, 1)]
+            for i, f in enumerate(res.faces)]
+    return draw_faces(res.image, res.faces, selected=int(face_index)), crop, rows
+
+
+def build() -> None:
+    """Lay out the tab inside the current Blocks."""
+    gr.Markdown("Upload a photo: every face is detected (dlib), with its 68 landmarks, head pose "
+                "(yaw > 0 = turned to the image's right, pitch > 0 = looking up, roll > 0 = tilted "
+                "counter-clockwise) and the canonical 256 px crop every other tab works on.")
+    with gr.Row():
+        with gr.Column():
+            photo = photo_input()
+            face_index = gr.Number(value=0, precision=0, minimum=0, label="Face index (0 = largest)")
+            run = gr.Button("Analyze", variant="primary")
+        with gr.Column():
+            annotated = image_output("Detected faces")
+            crop = image_output("Aligned crop (256 px)")
+    table = gr.Dataframe(headers=["face", "bbox", "score", "detector", "yaw", "pitch", "roll"], label="Faces",
+                         interactive=False)
+    run.click(analyze, [photo, face_index], [annotated, crop, table], api_name="analyze")
+    if example_photos():
+        gr.Examples(example_photos(), inputs=[photo], outputs=[annotated, crop, table],
+                    fn=lambda p: analyze(p, 0), cache_examples=False, run_on_click=True)
+
+
+def demo() -> gr.Blocks:
+    with gr.Blocks(title="FaceLab: Analyze") as blocks:
+        build()
+    return blocks
+
+
+if __name__ == "__main__":
+    demo().queue(max_size=32).launch(server_name="127.0.0.1", server_port=7860)

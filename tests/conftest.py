@@ -1,0 +1,39 @@
+"""Shared fixtures: real photos from ../shared/data (skipped with a reason when absent) and skimage's astronaut."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.environ.get("FACELAB_DATA", os.path.join(ROOT, "..", "shared", "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> str:
+    if not os.path.isdir(os.path.join(DATA, "celebamask_hq")):
+        pytest.skip(f"face data not found at {DATA} (set FACELAB_DATA to the shared data folder)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def celebamask(data_dir):
+    """Function (index) -> (path of image, path of label PNG) of a CelebAMask-HQ pair."""
+    def get(i: int) -> tuple[str, str]:
+        return (os.path.join(data_dir, "celebamask_hq", "images", f"{i:04d}.jpg"),
+                os.path.join(data_dir, "celebamask_hq", "labels", f"{i:04d}.png"))
+    return get
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+    return data.astronaut()  # [512, 512, 3] uint8, one face
+
+
+@pytest.fixture(scope="session")
+def identities(data_dir) -> dict[str, list[str]]:
+    root = os.path.join(data_dir, "celeba_identities")
+    return {d: sorted(os.path.join(root, d, f) for f in os.listdir(os.path.join(root, d)))
+            for d in sorted(os.listdir(root))}
