@@ -10,7 +10,7 @@ import os
 
 import gradio as gr
 
-from apps import analyze, pending
+from apps import analyze, parse, pending
 
 TITLE = "FaceLab: face synthesis and editing research, in the browser"
 
@@ -21,6 +21,8 @@ def build_app() -> gr.Blocks:
                     "(non-commercial research use). Upload a photo in any tab.")
         with gr.Tab("Analyze"):
             analyze.build()
+        with gr.Tab("Parse"):
+            parse.build()
         for capability in pending.PENDING:
             with gr.Tab(capability):
                 pending.build(capability)

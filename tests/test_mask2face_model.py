@@ -37,9 +37,9 @@ def test_shapes_and_seed_determinism():
         assert styles.shape == (2, MODEL_CLASSES, TINY["style_dim"])
         out = m.generate(lab, styles)
         assert out.shape == (2, 3, 64, 64) and out.abs().max() <= 1
-        a = m.generate(lab, m.sample_styles(2, torch.Generator().manual_seed(3)), noise=torch.Generator().manual_seed(3))
-        b = m.generate(lab, m.sample_styles(2, torch.Generator().manual_seed(3)), noise=torch.Generator().manual_seed(3))
-        c = m.generate(lab, m.sample_styles(2, torch.Generator().manual_seed(4)), noise=torch.Generator().manual_seed(4))
+        seeded = lambda k: m.generate(lab, m.sample_styles(2, torch.Generator().manual_seed(k)),  # noqa: E731
+                                      noise=torch.Generator().manual_seed(k))
+        a, b, c = seeded(3), seeded(3), seeded(4)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
     d = MultiscaleDiscriminator(MODEL_CLASSES, width=8)

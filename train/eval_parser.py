@@ -109,9 +109,10 @@ def format_table(metrics: dict) -> str:
             continue
         cells = [f"{d['f1']:9.4f} {d['iou']:9.4f}" if d else f"{'-':>9} {'-':>9}" for d in (c, o)]
         lines.append(f"{name:<12} {cells[0]} {cells[1]}")
-    for key, label in (("mean_f1_face", "mean F1 over the face classes"), ("miou", "mIoU (classes in GT)"),
-                       ("visible_iou", "visible-face IoU (pooled)"), ("visible_iou_img", "visible-face IoU (per image)"),
-                       ("pixel_acc", "pixel accuracy")):
+    rows = (("mean_f1_face", "mean F1 over the face classes"), ("miou", "mIoU (classes in GT)"),
+            ("visible_iou", "visible-face IoU (pooled)"), ("visible_iou_img", "visible-face IoU (per image)"),
+            ("pixel_acc", "pixel accuracy"))
+    for key, label in rows:
         lines.append(f"{label:<32} clean {clean[key]:.4f}   occluded {occ[key]:.4f}")
     lines.append(f"val images: {metrics['val_images']}")
     return "\n".join(lines)

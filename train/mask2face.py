@@ -19,14 +19,18 @@ DiffAugment (translation of image+mask, colour of image) with the same draw appl
 fake, optional lazy R1 (`--r1`). Adam TTUR G 1e-4 / D 4e-4, betas (0, 0.999), bf16 autocast, EMA G.
 Seed path: at the end, the EMA model's styles of all training photos are fitted with a rank-64
 Gaussian (`Mask2Face.fit_style_prior`), which `sample_styles` draws from.
-Resumable state (safetensors + json, optimiser moments flattened into safetensors) lives in --ckpt.
+Resumable state (safetensors + json, optimiser moments flattened into safetensors) lives in --ckpt;
+the model config is read back from it, so a resumed run always rebuilds the same architecture.
+Out (3 entries): --out/mask2face/ (EMA model, fp16 shards, config.json, README.md card, metrics.json),
+--out/mask2face_grid.png (one val face per row: mask | real | reconstruction | style of the next
+row's photo | seed sample). Metrics: val reconstruction L1 ([0, 1] scale), PSNR, SSIM (pure torch),
+plus parser mIoU of reconstructions and seed samples against the input mask when --parser is given.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
-import math
 import os
 import time
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.labels import FLIP_PERM, ID, NUM_CLASSES, OCCLUDER, PALETTE
+from core.labels import FLIP_PERM, NUM_CLASSES, OCCLUDER, PALETTE
 from core.models.parser import FaceParser
 from train.eval_parser import evaluate, format_table, occluded_copy
 from train.occluders import OccluderBank, apply_occluders, uniform
@@ -190,7 +190,8 @@ def jpeg_like(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
                      torch.tensor(_CHROMA_Q, device=dev)]).float().view(1, 3, 1, 1, 8, 8)
     q = ((q * scale + 50) / 100).floor().clamp(min=1)
     blocks = dct.T @ (torch.round(coef / q) * q) @ dct
-    ycc = blocks.permute(0, 1, 2, 4, 3, 5).reshape(b, 3, h, w) + torch.tensor([128, 0, 0], device=dev)[None, :, None, None]
+    offset = torch.tensor([128, 0, 0], device=dev)[None, :, None, None]
+    ycc = blocks.permute(0, 1, 2, 4, 3, 5).reshape(b, 3, h, w) + offset
     return (torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), ycc) / 255).clamp(0, 1)
 
 

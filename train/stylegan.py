@@ -48,8 +48,14 @@ def load_faces(shards: str, sources=SOURCES, max_padded: float = 0.05) -> tuple[
         try:
             d = load_source(src, RESOLUTION, root=shards)
         except FileNotFoundError as e:
-            print(f"WARNING: {e}; training without {src}", flush=True)
-            continue
+            try:  # only the 256 px crops travelled: area-downsample them (same canonical frame)
+                import cv2
+                d = load_source(src, 2 * RESOLUTION, root=shards)
+                d["images"] = np.stack([cv2.resize(im, (RESOLUTION, RESOLUTION), interpolation=cv2.INTER_AREA)
+                                        for im in d["images"]])
+            except FileNotFoundError:
+                print(f"WARNING: {e}; training without {src}", flush=True)
+                continue
         keep = d["split"] == 0
         if "padded" in d:
             keep &= d["padded"] < max_padded
@@ -395,7 +401,7 @@ def parse_args(argv=None):
     p.add_argument("--ema-rampup", type=float, default=0.05)
     p.add_argument("--augment", default="color,translation,cutout", help="DiffAugment policy; '' = none")
     p.add_argument("--warmup", type=int, default=300, help="lr warm-up steps when resuming without optim state")
-    p.add_argument("--channel-base", type=int, default=16384)
+    p.add_argument("--channel-base", type=int, default=8192)
     p.add_argument("--channel-max", type=int, default=256)
     p.add_argument("--mapping-layers", type=int, default=8)
     p.add_argument("--ckpt-minutes", type=float, default=4.0)

@@ -245,14 +245,20 @@ def ckpt_paths(run: Run) -> tuple[str, str]:
 
 
 def save_checkpoint(run: Run) -> None:
-    """Model, EMA, best EMA, Adam state as safetensors; counters and param groups as JSON (no pickle)."""
+    """Model, EMA, best EMA, Adam state as safetensors; counters and param groups as JSON (no pickle).
+
+    To keep the state small enough to carry between sessions, the best EMA is stored in fp16 (it is only
+    ever exported in fp16) and the Adam moments in bf16 (fp32 range: the clipped grads' squares would
+    underflow fp16); model and EMA stay fp32.
+    """
     tensors = {f"model.{k}": v for k, v in run.model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in run.ema.state_dict().items()})
     if run.best_state is not None:
-        tensors.update({f"best.{k}": v for k, v in run.best_state.items()})
+        tensors.update({f"best.{k}": v.half() if v.is_floating_point() else v for k, v in run.best_state.items()})
     opt_state = run.opt.state_dict()
     for idx, st in opt_state["state"].items():
-        tensors.update({f"opt.{idx}.{k}": torch.as_tensor(v) for k, v in st.items()})
+        tensors.update({f"opt.{idx}.{k}": torch.as_tensor(v).bfloat16() if k.startswith("exp_avg") else
+                        torch.as_tensor(v) for k, v in st.items()})
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"step": run.step, "seen": run.seen, "best_score": run.best_score, "history": run.history,
             "param_groups": opt_state["param_groups"], "args": vars(run.args)}
@@ -278,7 +284,8 @@ def load_checkpoint(run: Run) -> None:
 
     run.model.load_state_dict(part("model."))
     run.ema.load_state_dict(part("ema."))
-    run.best_state = part("best.") or None
+    ref = run.ema.state_dict()
+    run.best_state = {k: v.to(ref[k].dtype) for k, v in part("best.").items()} or None
     opt_state: dict = {"state": {}, "param_groups": meta["param_groups"]}
     for k, v in part("opt.").items():
         idx, name = k.split(".", 1)
@@ -321,17 +328,19 @@ def export(run: Run, minutes_trained: float) -> dict:
 
 @torch.no_grad()
 def save_grid(run: Run, model, path: str, n: int = 8) -> None:
-    """Columns = n val faces. Masked: input | composite (pred. mask) | raw decoder | pred. mask | prior
-    samples. Multi-stage: input | coarse | refined | prior coarse | prior refined."""
+    """Columns = n val faces; rows: masked: input | composite (pred. mask) | raw decoder | pred. mask |
+    prior samples (no-mask variants: input | raw | GT-mask composite | prior samples); multi-stage:
+    input | coarse | refined | prior coarse | prior refined."""
     from PIL import Image
 
     x = to_unit(run.val_x[:n])
     g = torch.Generator(device=run.device).manual_seed(0)
     if run.hyp is not None:
         out = model.reconstruct(x)
-        rows = [x, out.image, out.raw]
         if out.mask is not None:
-            rows.append(out.mask.expand(-1, 3, -1, -1))
+            rows = [x, out.image, out.raw, out.mask.expand(-1, 3, -1, -1)]
+        else:  # no mask decoder: raw output, then the ground-truth-mask composite the metrics score
+            rows = [x, out.raw, model.compose(out.raw, x, run.val_m[:n].float())]
         rows.append(model.sample(len(x), generator=g)[0])
     else:
         coarse, refined = model.reconstruct(x)
@@ -348,10 +357,12 @@ def model_card(run: Run, results: dict, training: dict) -> str:
     a = run.args
     if run.hyp is not None:
         what = (f"Masked VAE (Toledo & Antonelo, *Face Reconstruction with Variational Autoencoder and Face "
-                f"Masks*), hypothesis {a.hypothesis.upper()} (`--variant {a.variant}`): mask={run.hyp.mask}, SSIM x{run.hyp.ssim}, "
-                f"l1 x{run.hyp.l1}, l2 x{run.hyp.l2}, KL x{a.kl_weight}. 144x144 RGB in [0, 1], 512-d latent; "
-                f"a second decoder predicts the face mask (hair included; ears, earrings, neck, necklace, "
-                f"cloth excluded) and the input background is kept outside it.")
+                f"Masks*), hypothesis {a.hypothesis.upper()} (`--variant {a.variant}`): mask={run.hyp.mask}, "
+                f"SSIM x{run.hyp.ssim}, "
+                f"l1 x{run.hyp.l1}, l2 x{run.hyp.l2}, KL x{a.kl_weight}. 144x144 RGB in [0, 1], 512-d latent. "
+                + ("A second decoder predicts the face mask (hair included; ears, earrings, neck, necklace, "
+                   "cloth excluded) and the input background is kept outside it." if run.hyp.mask else
+                   "No mask decoder (the paper's no-mask hypothesis): the output is the whole decoded image."))
         usage = "MaskedVAE.from_pretrained(folder).reconstruct(x)  # x [N, 3, 144, 144] in [0, 1]"
     else:
         what = ("Multi-stage VAE (Cai, Gao & Ji, *Multi-Stage Variational Auto-Encoders for Coarse-to-Fine "
@@ -448,7 +459,8 @@ def train(args) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", choices=sorted(MODEL_SIZE), default="masked-vae")
-    ap.add_argument("--variant", default="h9", help="masked VAE hypothesis: h1..h10, mask-l1 (=h3), nomask-ssim-l2 (=h10)")
+    ap.add_argument("--variant", default="h9",
+                    help="masked VAE hypothesis: h1..h10, mask-l1 (=h3), nomask-ssim-l2 (=h10)")
     ap.add_argument("--shards", default=os.path.join(".cache", "shards"))
     ap.add_argument("--ckpt", default=os.path.join(".cache", "ckpt"))
     ap.add_argument("--out", default="out")
