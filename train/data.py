@@ -121,7 +121,7 @@ def process(item: dict, sizes: tuple[int, ...]) -> dict:
         return {"drop": "no face"}
     face = faces[0]
     rec = {"key": item["key"], "yaw": face.yaw, "pitch": face.pitch, "roll": face.roll}
-    labels = cv2.imread(item["label_path"], cv2.IMREAD_GRAYSCALE) if "label_path" in item else None
+    labels = read_labels(item["label_path"]) if "label_path" in item else None
     for size in sizes:
         al = F.align_face(img, face, size)
         if al.padded > MAX_PADDED:
@@ -135,6 +135,17 @@ def process(item: dict, sizes: tuple[int, ...]) -> dict:
                 labels = cv2.resize(labels, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
             rec[f"labels{size}"] = F.warp_labels(labels, al.matrix, size)
     return rec
+
+
+def read_labels(path: str) -> np.ndarray:
+    """CelebAMask-HQ label PNG -> [H, W] uint8 class ids. The PNGs are palette images: the class is the
+    palette index (reading them as grayscale would merge skin and left ear), so go through Pillow."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode not in ("P", "L"):
+            raise ValueError(f"{path}: expected a palette or grayscale label PNG, got mode {im.mode}")
+        return np.asarray(im, dtype=np.uint8).copy()
 
 
 def _process_star(args):
