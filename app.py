@@ -10,7 +10,7 @@ import os
 
 import gradio as gr
 
-from apps import analyze, parse, pending
+from apps import analyze, parse, pending, vae
 
 TITLE = "FaceLab: face synthesis and editing research, in the browser"
 
@@ -26,6 +26,8 @@ def build_app() -> gr.Blocks:
         for capability in pending.PENDING:
             with gr.Tab(capability):
                 pending.build(capability)
+        with gr.Tab("VAE"):
+            vae.build()
     return demo
 
 

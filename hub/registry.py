@@ -54,14 +54,73 @@ class ModelEntry:
             raise ValueError(f"{self.name}: a Hub repo needs a pinned revision (40-hex commit), got {self.revision!r}")
 
 
-# Lazy class imports, one small function per model, e.g.
-#   def _parser():
-#       from core.models.parser import FaceParser
-#       return FaceParser
+# Lazy class imports, one small function per model.
+def _parser():
+    from core.models.parser import FaceParser
+    return FaceParser
 
+
+def _masked_vae():
+    from core.models.masked_vae import MaskedVAE
+    return MaskedVAE
+
+
+def _multistage_vae():
+    from core.models.multistage_vae import MultiStageVAE
+    return MultiStageVAE
+
+
+NC_LICENCE = "non-commercial research use only (inherited from the training data)"
+CELEBAMASK_TERMS = "CelebAMask-HQ / CelebA: non-commercial research use only"
 
 ENTRIES: tuple[ModelEntry, ...] = (
-    # ModelEntry(name="parser", model_class=_parser, files={...}, ...),
+    ModelEntry(
+        name="parser",
+        model_class=_parser,
+        files={
+            "README.md": "8ec327cb2718356d33dd4d8b726536efa48a2e3cb28ae4aae32e183ce97a6f9c",
+            "config.json": "0e22a5345cc04c7bf0f4b99796e41ba90ce0a3852a620cf3fa102b12b5ad9f52",
+            "model.safetensors": "0b5947e1c706be941edcf4ba1ce7460200d56cd763d84440ad9a5a6ad8e00c01",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS + "; masked-face photos (RWMFD, Face-Mask-Detection): research use",
+        retrain="python -m train.data && python -m train.parser --shards .cache/shards --ckpt .cache/ckpt/parser "
+                "--out out/parser_run --minutes 22 --device cuda",
+        description="face parser: 19 CelebAMask-HQ classes + occluder, 256 px aligned crops",
+    ),
+    ModelEntry(
+        name="masked-vae",
+        model_class=_masked_vae,
+        files={
+            "README.md": "5594365659d3af486dcc7f7cf327ed949b18622320c5be341e9828296ed8a416",
+            "config.json": "bb316da182ae36273db9628ad7181743f1d55593af80c29a73c292d022c72bd5",
+            "model-00001-of-00002.safetensors": "9f4837a2ffc16c02e6102dfb21a8a0756187926fbc36683b756e8bb0593402b3",
+            "model-00002-of-00002.safetensors": "34dd4124ef6b1a37562b09a70eefef9a6f54f1f4564bd3be7b3f4632d87164af",
+            "model.safetensors.index.json": "f1a7e6c52b50c483d54ba268b6d559093595de9caddb877bebd917c8ebf06547",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS,
+        retrain="python -m train.data && python -m train.vae --model masked-vae --variant h9 --shards .cache/shards "
+                "--ckpt .cache/ckpt --out out --minutes 20 --device cuda",
+        description="masked VAE (Toledo & Antonelo), hypothesis H9, 144 px",
+    ),
+    ModelEntry(
+        name="multistage-vae",
+        model_class=_multistage_vae,
+        files={
+            "README.md": "70311f413d152738cd6b6bc4603e4aef561a21b89e99fb1ec48975f093e783b9",
+            "config.json": "cefe3fabe62794def7e96b5fed41f5dd35d2cab365406f347b3db977d8bf704a",
+            "model-00001-of-00003.safetensors": "252a5a80110b83e7a4dc63b5f5a6b4d80ca8a961798e9e428f6caca14edb0a97",
+            "model-00002-of-00003.safetensors": "7a7e6b4f7cce4138c4b2004cfb13fb3ee7fac218f941474c1ff381fdb0533833",
+            "model-00003-of-00003.safetensors": "0ba86642254d7082df6dd9e4027cab989aaab9d33e9486ed2d56d75bcd2d70bd",
+            "model.safetensors.index.json": "b3a2539363acaff4c2a70c03e61f6a734bea5697d13c4ebd5ae27ecff2738994",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS,
+        retrain="python -m train.data && python -m train.vae --model multistage-vae --shards .cache/shards "
+                "--ckpt .cache/ckpt --out out --minutes 20 --device cuda",
+        description="multi-stage coarse-to-fine VAE (Cai, Gao & Ji), 128 px",
+    ),
 )
 
 MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in ENTRIES}

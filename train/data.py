@@ -97,9 +97,17 @@ def read_celeba_attributes(path: str) -> dict[str, np.ndarray]:
 
 
 def assign_split(items: list[dict]) -> None:
-    """Deterministic: the first ceil(10%) of groups by crc32 of the group name are val."""
-    groups = sorted({it["group"] for it in items}, key=lambda g: (zlib.crc32(g.encode()), g))
-    val = set(groups[: math.ceil(VAL_FRACTION * len(groups))])
+    """Deterministic: groups in crc32 order of their name go to val until it holds >= 10% of the items."""
+    sizes: dict[str, int] = {}
+    for it in items:
+        sizes[it["group"]] = sizes.get(it["group"], 0) + 1
+    groups = sorted(sizes, key=lambda g: (zlib.crc32(g.encode()), g))
+    val, n_val, need = set(), 0, math.ceil(VAL_FRACTION * len(items))
+    for g in groups:  # whole groups (identities) until at least 10% of the items are val
+        if n_val >= need:
+            break
+        val.add(g)
+        n_val += sizes[g]
     for it in items:
         it["split"] = 1 if it["group"] in val else 0
 

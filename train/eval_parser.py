@@ -139,6 +139,17 @@ def load_eval_data(shards: str, device, limit: int | None = None):
     return imgs[val].to(device), labs[val].to(device), bank
 
 
+class FlipTTA(torch.nn.Module):
+    """The parser with test-time flip (FaceParser.forward_flip) as its forward."""
+
+    def __init__(self, parser):
+        super().__init__()
+        self.parser = parser
+
+    def forward(self, x):
+        return self.parser.forward_flip(x)
+
+
 def main(argv=None) -> None:
     from core.models.parser import FaceParser
 
@@ -148,9 +159,12 @@ def main(argv=None) -> None:
     ap.add_argument("--json", default=None, help="also write the metrics here")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--limit", type=int, default=None, help="only the first N val images")
+    ap.add_argument("--flip", action="store_true", help="test-time flip (what the app does)")
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
     model = FaceParser.from_pretrained(args.checkpoint, device=dev).to(memory_format=torch.channels_last)
+    if args.flip:
+        model = FlipTTA(model)
     val_i, val_l, bank = load_eval_data(args.shards, dev, args.limit)
     metrics = evaluate(model, val_i, val_l, bank)
     print(format_table(metrics), flush=True)

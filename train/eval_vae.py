@@ -4,12 +4,13 @@
 
 Protocol of Toledo & Antonelo §4: only face pixels count. The background of every prediction is replaced
 by the input background through the ground-truth face mask (core.labels.VAE_FACE), also for models
-without a mask decoder; then 1-SSIM, 1-MS-SSIM, l1 and l2 are computed on the whole composite. l1 / l2
+without a mask decoder; then 1-SSIM, 1-MS-SSIM, 1-VIF, l1 and l2 are computed on the whole composite. l1 / l2
 "measured in the 0-255 range, then scaled by 10/255" = mean |diff| x 10 and RMSE x 10 on [0, 1] images
-(RMSE, not MSE, is the reading consistent with their table, where l2 > l1). LPIPS and VIF need pretrained
-networks / a reference implementation that this project does not ship: not computed. Added: PSNR on the
-face pixels only, the inference-path scores (background through the *predicted* mask), mask IoU / Dice,
-and for the multi-stage VAE the same scores for its coarse and refined outputs.
+(RMSE, not MSE, is the reading consistent with their table, where l2 > l1 in every row and l2 ~ 0.7; the MSE
+of 0-255 images x 10/255 would be ~10-20 here). VIF is the pixel-domain VIF (VIFp, Sheikh & Bovik 2006,
+`vifp_mscale.m`) on the BT.601 grayscale image in 0-255. LPIPS needs ImageNet weights this project does not
+ship: not computed. Added: PSNR on the face pixels only, the inference-path scores (background through
+the *predicted* mask), mask IoU / Dice, and for the multi-stage VAE the same scores for its coarse and refined outputs.
 
 This file also holds what the trainer (`train.vae`) shares with it: GPU data loading / resizing and the
 SSIM family in pure torch (no scikit-image on the GPU machine).
@@ -122,6 +123,57 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.exp((torch.log(torch.stack(vals, dim=1)) * w).sum(dim=1))
 
 
+def _gray255(x: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] RGB in [0, 1] -> [N, 1, H, W] float64 BT.601 luma in 0-255 (as MATLAB rgb2gray)."""
+    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=torch.float64).view(1, 3, 1, 1)
+    return (x.double() * w).sum(dim=1, keepdim=True) * 255.0
+
+
+def vif_p(x: torch.Tensor, y: torch.Tensor, sigma_nsq: float = 2.0) -> torch.Tensor:
+    """Pixel-domain VIF (Sheikh & Bovik 2006, VIFp of `vifp_mscale.m`) per image -> [N]; 1 for y == x.
+
+    x = reference, y = distorted: [N, 3, H, W] RGB in [0, 1] (converted to gray 0-255), or [N, 1, H, W]
+    grayscale already in 0-255. 4 scales with Gaussian windows of N = 17, 9, 5, 3 px, sigma N / 5, 'valid' filtering, low-pass + 2x decimation between scales; sums of
+    log10 information over all scales as the reference code. Computed in float64 (variances of 0-255 values).
+    """
+    with torch.autocast(x.device.type, enabled=False):
+        ref = _gray255(x) if x.shape[1] == 3 else x.double()
+        dist = _gray255(y) if y.shape[1] == 3 else y.double()
+        num = torch.zeros(len(ref), device=ref.device, dtype=torch.float64)
+        den = torch.zeros_like(num)
+        eps = 1e-10
+        for scale in range(1, 5):
+            n = 2 ** (4 - scale + 1) + 1
+            g = _gauss(n, n / 5.0, ref.device, torch.float64)
+            kh, kv = g.view(1, 1, 1, n), g.view(1, 1, n, 1)
+
+            def filt(t):
+                return F.conv2d(F.conv2d(t, kh), kv)
+
+            if scale > 1:
+                ref, dist = filt(ref)[..., ::2, ::2], filt(dist)[..., ::2, ::2]
+            mu1, mu2 = filt(ref), filt(dist)
+            s1 = (filt(ref * ref) - mu1 * mu1).clamp_min(0)
+            s2 = (filt(dist * dist) - mu2 * mu2).clamp_min(0)
+            s12 = filt(ref * dist) - mu1 * mu2
+            g_ = s12 / (s1 + eps)
+            sv = s2 - g_ * s12
+            low1 = s1 < eps
+            g_ = torch.where(low1, torch.zeros_like(g_), g_)
+            sv = torch.where(low1, s2, sv)
+            s1 = torch.where(low1, torch.zeros_like(s1), s1)
+            low2 = s2 < eps
+            g_ = torch.where(low2, torch.zeros_like(g_), g_)
+            sv = torch.where(low2, torch.zeros_like(sv), sv)
+            neg = g_ < 0
+            sv = torch.where(neg, s2, sv)
+            g_ = g_.clamp_min(0)
+            sv = sv.clamp_min(eps)
+            num += torch.log10(1 + g_ * g_ * s1 / (sv + sigma_nsq)).sum(dim=(1, 2, 3))
+            den += torch.log10(1 + s1 / sigma_nsq).sum(dim=(1, 2, 3))
+    return (num / den.clamp_min(eps)).float()
+
+
 def dice_loss(prob: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
     """1 - Dice over the whole batch, as the authors' code (squared terms in the denominator)."""
     inter = (prob * target).sum()
@@ -140,6 +192,7 @@ def image_scores(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     return {
         "1-ssim": 1 - ssim(pred, target),
         "1-msssim": 1 - ms_ssim(pred, target),
+        "1-vif": 1 - vif_p(target, pred),                        # reference = input, distorted = output
         "l1": diff.abs().mean(dim=(1, 2, 3)) * 10,                 # mean |diff| in 0-255, x 10/255
         "l2": diff.pow(2).mean(dim=(1, 2, 3)).sqrt() * 10,          # RMSE in 0-255, x 10/255
         "face_psnr": 10 * torch.log10(1 / face_mse.clamp_min(1e-10)),  # PSNR on face pixels only
@@ -183,7 +236,7 @@ def evaluate(model, kind: str, images: torch.Tensor, masks: torch.Tensor, batch:
     return {k: v / len(images) for k, v in sums.items()} | {"n_images": len(images)}
 
 
-PAPER_H9 = {"1-ssim": 0.307, "1-msssim": 0.077, "l1": 0.487, "l2": 0.682}  # seed 000 Table 2 (CelebA test)
+PAPER_H9 = {"1-ssim": 0.307, "1-msssim": 0.077, "1-vif": 0.523, "l1": 0.487, "l2": 0.682}  # seed 000 Table 2 (CelebA test)
 
 
 def format_table(results: dict[str, float], title: str, paper: bool = True) -> str:

@@ -1,6 +1,6 @@
 """Train the face parser (core/models/parser.py) on CelebAMask-HQ with synthetic occluders.
 
-    python -m train.parser --shards .cache/shards --ckpt checkpoints/parser_state --out out/parser_run \
+    python -m train.parser --shards .cache/shards --ckpt .cache/ckpt/parser --out out/parser_run \
         --minutes 22 --device cuda
     python -m train.parser --shards DIR --ckpt DIR --out DIR --minutes 0.5 --device cpu --smoke
     python -m train.parser --shards DIR --ckpt DIR --out DIR --preview batch.png   # augmented batch, then exit
@@ -56,7 +56,7 @@ class Data:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="train the FaceParser")
     ap.add_argument("--shards", default=".cache/shards")
-    ap.add_argument("--ckpt", default="checkpoints/parser_state")
+    ap.add_argument("--ckpt", default=".cache/ckpt/parser")
     ap.add_argument("--out", default="out/parser_run")
     ap.add_argument("--minutes", type=float, default=22.0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -335,8 +335,10 @@ def preview(path: str, data: Data, occ_p: float, n: int = 16) -> None:
     print(f"wrote {path}", flush=True)
 
 
-def model_card(metrics: dict, step: int, seen: int, minutes: float, n_train: int, params: int) -> str:
+def model_card(metrics: dict, step: int, seen: int, minutes: float, n_train: int, params: int, n_masked: int) -> str:
     c, o = metrics["clean"], metrics["occluded"]
+    masks = (f"lower-face regions of {n_masked} aligned photos of people wearing face masks (Real-World Masked Face "
+             "Dataset, Face-Mask-Detection photos), " if n_masked else "(no face-mask photos in this run), ")
     return f"""---
 license: other
 license_name: non-commercial-research
@@ -352,8 +354,7 @@ and a global context vector (`core/models/parser.py`), trained from scratch. Inp
 ## Data
 CelebAMask-HQ 256 px ({n_train} training images, split 0 of the FaceLab shards; the val split is held out)
 with synthetic occluders pasted on ~60% of the samples and labelled `occluder`: eyeglasses/hat/hair/cloth
-regions cut from other training images, lower-face regions of aligned photos of people wearing face masks
-(Real-World Masked Face Dataset, Face-Mask-Detection photos), and random textured shapes and hand-like blobs.
+regions cut from other training images, {masks}and random textured shapes and hand-like blobs.
 CelebAMask-HQ labels hands and microphones as skin; the synthetic occluders are what teach the difference,
 so real hands may still come out partly as skin.
 
@@ -370,7 +371,7 @@ Training: {step} steps, {seen} images seen, {minutes:.1f} min budget (EMA weight
 
 ## Retrain / evaluate
     python -m train.data                      # builds .cache/shards
-    python -m train.parser --shards .cache/shards --ckpt checkpoints/parser_state --out out/parser_run \\
+    python -m train.parser --shards .cache/shards --ckpt .cache/ckpt/parser --out out/parser_run \\
         --minutes 22 --device cuda
     python -m train.eval_parser --checkpoint out/parser_run/parser --shards .cache/shards
 """
@@ -387,7 +388,8 @@ def finish(args, model, ema, data: Data, step: int, seen: int, train_s: float) -
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     sample_grid(os.path.join(args.out, "parser_samples.png"), ema, data)
-    card = model_card(metrics, step, seen, args.minutes, len(data.train_img), metrics["params"])
+    card = model_card(metrics, step, seen, args.minutes, len(data.train_img), metrics["params"],
+                      0 if data.bank.masked is None else len(data.bank.masked))
     slim = {k: {m: metrics[k][m] for m in ("mean_f1_face", "miou", "visible_iou")} for k in ("clean", "occluded")}
     files = ema.save_pretrained(os.path.join(args.out, "parser"), card=card,
                                 extra_config={"metrics": slim, "training": {"step": step, "images_seen": seen}})

@@ -100,7 +100,15 @@ class FaceParser(ConfigModule):
         logits = self.head(y)                           # [N, num_classes, H/2, W/2]
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
+    def forward_flip(self, x: torch.Tensor) -> torch.Tensor:
+        """Test-time flip: log of the mean of the softmax of x and of its mirror (left/right classes swapped back)."""
+        from core.labels import FLIP_PERM
+
+        perm = torch.as_tensor(FLIP_PERM, device=x.device)
+        probs = self(x).float().softmax(1) + self(x.flip(-1)).float().flip(-1)[:, perm].softmax(1)
+        return (probs / 2).log()
+
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] RGB in [0, 1] -> labels [N, H, W] int64 (argmax of the logits)."""
-        return self(x).argmax(1)
+    def predict(self, x: torch.Tensor, flip: bool = False) -> torch.Tensor:
+        """[N, 3, H, W] RGB in [0, 1] -> labels [N, H, W] int64 (argmax; `flip` averages with the mirror)."""
+        return (self.forward_flip(x) if flip else self(x)).argmax(1)

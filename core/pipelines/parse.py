@@ -38,19 +38,14 @@ def load_parser():
 
 
 @torch.no_grad()
-def parse_crops(crops: np.ndarray, flip_tta: bool = False) -> np.ndarray:
-    """[N, 256, 256, 3] (or one [256, 256, 3]) uint8 aligned crops -> [N, 256, 256] uint8 labels."""
-    from ..labels import FLIP_PERM
+def parse_crops(crops: np.ndarray, flip: bool = True) -> np.ndarray:
+    """[N, 256, 256, 3] (or one [256, 256, 3]) uint8 aligned crops -> [N, 256, 256] uint8 labels.
 
+    `flip` averages with the mirrored crop (test-time flip, as measured in the README)."""
     single = crops.ndim == 3
     batch = crops[None] if single else crops
-    model = load_parser()
     x = torch.from_numpy(np.ascontiguousarray(batch)).to(device()).permute(0, 3, 1, 2).float() / 255.0
-    logits = model(x)
-    if flip_tta:  # average with the mirrored prediction (left/right classes swapped back)
-        flipped = model(x.flip(-1)).flip(-1)[:, torch.from_numpy(FLIP_PERM).to(x.device)]
-        logits = logits.softmax(1) + flipped.softmax(1)
-    labels = logits.argmax(1).to(torch.uint8).cpu().numpy()
+    labels = load_parser().predict(x, flip=flip).to(torch.uint8).cpu().numpy()
     return labels[0] if single else labels
 
 
