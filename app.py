@@ -31,8 +31,20 @@ def build_app() -> gr.Blocks:
     return demo
 
 
+# A bounded queue: at most 32 waiting requests, each event runs one at a time (the Spaces GPU is one device).
+QUEUE = {"max_size": 32, "default_concurrency_limit": 1}
+
+
+def launch(host: str | None = None, port: int | None = None, **kwargs):
+    """Serve the app with its queue settings; `python app.py` serves on 127.0.0.1:7860.
+
+    Tests and benchmarks call this with a free port and `prevent_thread_lock=True`.
+    """
+    return build_app().queue(**QUEUE).launch(
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size="40mb", **kwargs)
+
+
 if __name__ == "__main__":
-    build_app().queue(max_size=32, default_concurrency_limit=1).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        max_file_size="40mb")
+    launch()

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from core.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator, sample_z
+from core.models.common import split_by_size
 from train.shards import load_source
 
 SOURCES = ("celebamask", "celeba_id", "utkface")
@@ -316,14 +317,7 @@ class Trainer:
 
 
 def _save_sharded(tensors: dict, folder: str, prefix: str) -> list[str]:
-    shards, size = [{}], 0
-    for k, v in tensors.items():
-        n = v.numel() * v.element_size()
-        if size + n > MAX_FILE_BYTES and shards[-1]:
-            shards.append({})
-            size = 0
-        shards[-1][k] = v
-        size += n
+    shards = split_by_size(tensors, MAX_FILE_BYTES)
     names = []
     for i, shard in enumerate(shards):
         name = f"{prefix}-{i}.safetensors"

@@ -60,17 +60,24 @@ class ConfigModule(nn.Module):
 EXTRA_KEYS = {"metrics", "training"}
 
 
-def save_state(state: dict[str, torch.Tensor], folder: str) -> list[str]:
-    """Save a state dict as one or several safetensors files each under MAX_SHARD_BYTES."""
+def split_by_size(tensors: dict[str, torch.Tensor], max_bytes: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """Consecutive groups of tensors, each under `max_bytes` (default MAX_SHARD_BYTES; a larger tensor stands alone)."""
+    max_bytes = max_bytes or MAX_SHARD_BYTES
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
-    for k, v in state.items():
+    for k, v in tensors.items():
         n = v.numel() * v.element_size()
-        if size + n > MAX_SHARD_BYTES and shards[-1]:
+        if size + n > max_bytes and shards[-1]:
             shards.append({})
             size = 0
         shards[-1][k] = v
         size += n
+    return shards
+
+
+def save_state(state: dict[str, torch.Tensor], folder: str) -> list[str]:
+    """Save a state dict as one or several safetensors files each under MAX_SHARD_BYTES."""
+    shards = split_by_size(state)
     if len(shards) == 1:
         save_file(shards[0], os.path.join(folder, "model.safetensors"))
         return ["model.safetensors"]
