@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from core.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator, sample_z
+from core.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator, get_blur_impl, sample_z, set_blur_impl
 from core.models.common import split_by_size
 from train.shards import load_source
 
@@ -100,15 +100,18 @@ def diff_augment(x: torch.Tensor, policy: str = "color,translation,cutout") -> t
 
 
 def _translate(x: torch.Tensor, ratio: float) -> torch.Tensor:
-    n, _, h, w = x.shape
+    """Integer shift per sample, zero fill. Two gathers (rows, then columns) rather than one advanced index:
+    the same result, but the backward is a plain scatter-add instead of a sorting index_put."""
+    n, c, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
     tx = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
     gy = (torch.arange(h, device=x.device)[None, :, None] + ty + 1).clamp(0, h + 1)  # [N, H, 1]
     gx = (torch.arange(w, device=x.device)[None, None, :] + tx + 1).clamp(0, w + 1)  # [N, 1, W]
-    xp = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)  # zero border: [N, H+2, W+2, C]
-    b = torch.arange(n, device=x.device)[:, None, None]
-    return xp[b, gy, gx].permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    xp = F.pad(x, [1, 1, 1, 1])  # zero border: [N, C, H+2, W+2]
+    xp = xp.gather(2, gy[:, None].expand(n, c, h, w + 2))  # rows: [N, C, H, W+2]
+    xp = xp.gather(3, gx[:, None].expand(n, c, h, w))  # columns: [N, C, H, W]
+    return xp.contiguous(memory_format=torch.channels_last)
 
 
 def _cutout(x: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -146,24 +149,57 @@ class Trainer:
             m.to(memory_format=torch.channels_last)
         # lazy R1: D's Adam runs every step but its lr/betas are corrected for the reg interval (StyleGAN2 app. B)
         c = args.r1_interval / (args.r1_interval + 1)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.0, 0.99), eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
+        fused = {"fused": True} if self.dev.type == "cuda" else {}  # one multi-tensor kernel, no per-param .item()
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.0, 0.99), eps=1e-8, **fused)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=args.lr * c, betas=(0.0, 0.99 ** c), eps=1e-8, **fused)
         self.base_lr = [args.lr, args.lr * c]
         self.warmup_from = None  # step at which a fresh optimiser started after a resume
         if saved:
             self._load(saved)
-        self.G_syn = torch.compile(self.G.synthesis_network) if args.compile else self.G.synthesis_network
-        self.D_main = torch.compile(self.D) if args.compile else self.D  # R1's double backward stays eager
+        # EMA copies only the buffers that change in training (w_avg); noise_const / blur_f are constants
+        self.ema_buffers = ([self.G_ema.mapping_network.w_avg], [self.G.mapping_network.w_avg])
+        self.set_compile(args.compile)
         self.stats = torch.zeros(6, device=self.dev)  # sums of loss_G, loss_D, r1, D(real), D(fake), count
         self.r1_count = 0
 
+    def set_compile(self, on: bool):
+        self.compiled = on
+        self.G_syn = torch.compile(self.G.synthesis_network, dynamic=False) if on else self.G.synthesis_network
+        self.D_main = torch.compile(self.D, dynamic=False) if on else self.D  # R1's double backward stays eager
+
+    def pick_blur(self, images: torch.Tensor) -> dict:
+        """Time G+D forward/backward at the training batch with each blur implementation; keep the faster.
+
+        Both compute the same filter (checkpoints are unaffected); which one cuDNN runs faster depends on the
+        GPU, dtype and memory format, so measure it here (a few seconds, once per run)."""
+        B, times = self.args.batch, {}
+        with torch.no_grad():
+            ws = self.G.mapping(torch.randn(B, self.G.z_dim, device=self.dev))
+        for impl in ("conv", "pool"):
+            set_blur_impl(impl)
+            for i in range(6):
+                if i == 3:
+                    torch.cuda.synchronize()
+                    t = time.perf_counter()
+                with self.autocast():
+                    img = self.G.synthesis_network(ws, noise_mode="random")
+                    loss = self.D(diff_augment(img.float(), self.args.augment)).float().sum()
+                    loss = loss + self.D(diff_augment(real_batch(images, B), self.args.augment)).float().sum()
+                loss.backward()
+            torch.cuda.synchronize()
+            times[impl] = (time.perf_counter() - t) / 3
+        self.G.zero_grad(set_to_none=True)
+        self.D.zero_grad(set_to_none=True)
+        set_blur_impl(min(times, key=times.get))
+        return times
     # ---------------------------------------------------------------------------------- step
     def autocast(self, enabled: bool = True):
         return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.amp and enabled)
 
     def fake_ws(self, n: int, update_w_avg: bool) -> torch.Tensor:
         z = torch.randn(2 * n, self.G.z_dim, device=self.dev)
-        ws = self.G.mapping(z, update_w_avg=update_w_avg)  # [2N, num_ws, w_dim]
+        with self.autocast(enabled=False):  # the mapping MLP (lr_mul 0.01) is tiny: keep it in fp32
+            ws = self.G.mapping(z, update_w_avg=update_w_avg)  # [2N, num_ws, w_dim]
         return self.G.mix_styles(ws[:n], ws[n:], self.args.style_mixing)
 
     def step(self, images: torch.Tensor):
@@ -228,8 +264,7 @@ class Trainer:
             ema_nimg = min(ema_nimg, self.meta["nimg"] * a.ema_rampup)
         beta = 0.5 ** (a.batch / max(ema_nimg, 1e-8))
         torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
-        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            be.copy_(b)
+        torch._foreach_copy_(*self.ema_buffers)
 
     def pop_stats(self) -> dict:
         s = self.stats.tolist()
@@ -402,7 +437,12 @@ def parse_args(argv=None):
     p.add_argument("--ckpt-fp32", action="store_true", help="store G/G_ema/D in fp32 (4x the fp16 size)")
     p.add_argument("--log-seconds", type=float, default=30.0)
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
-    p.add_argument("--compile", action="store_true", help="torch.compile G synthesis and D (main passes)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile G synthesis and D (main passes); falls back to eager if the first step fails")
+    p.add_argument("--blur", default="auto", choices=("auto", "conv", "pool"),
+                   help="[1,3,3,1] blur as depthwise conv or 2x2 avg-pools (same result); auto: time both on CUDA")
+    p.add_argument("--profile", type=int, default=0,
+                   help="N > 0: run N warm-up steps, profile N steps (torch.profiler), print the top ops and exit")
     p.add_argument("--seed", type=int, default=-1, help="-1: seed from the clock (resumed runs differ anyway)")
     a = p.parse_args(argv)
     if a.smoke:
@@ -431,6 +471,14 @@ def main(argv=None):
     images_np, counts = load_faces(a.shards)
     images = torch.from_numpy(images_np).to(tr.dev)  # uint8 [N, 128, 128, 3] on the device
     del images_np
+    if a.blur == "auto" and tr.dev.type == "cuda":
+        times = tr.pick_blur(images)
+        print("blur timing (G+D fwd/bwd, s): " + ", ".join(f"{k} {v:.4f}" for k, v in times.items())
+              + f" -> {get_blur_impl()}", flush=True)
+    elif a.blur != "auto":
+        set_blur_impl(a.blur)
+    if a.profile > 0:
+        return profile_steps(tr, images, a.profile)
     n_g = sum(p.numel() for p in tr.G.parameters())
     n_d = sum(p.numel() for p in tr.D.parameters())
     print(f"{len(images)} training faces on {tr.dev}; G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M, "
@@ -443,7 +491,17 @@ def main(argv=None):
     nimg_log = tr.meta["nimg"]
     losses = {}
     while time.time() - t0 < total - reserve:
-        tr.step(images)
+        if tr.compiled and tr.meta["step"] == start_step:
+            try:  # compile problems surface at the first call: fall back to eager rather than lose the session
+                tr.step(images)
+            except Exception as e:  # noqa: BLE001
+                print(f"WARNING: torch.compile failed ({type(e).__name__}: {str(e)[:300]}); continuing eager",
+                      flush=True)
+                tr.set_compile(False)
+                tr.args.compile = False
+                tr.step(images)
+        else:
+            tr.step(images)
         now = time.time()
         if now - t_log >= a.log_seconds:
             losses = tr.pop_stats()
@@ -467,6 +525,35 @@ def main(argv=None):
     metrics["wall_seconds"] = round(time.time() - t0, 1)
     write_json(os.path.join(a.out, "stylegan", "metrics.json"), metrics)
     print(f"done: {tr.meta['kimg']:.3f} kimg, wall {time.time() - t0:.0f}s", flush=True)
+
+
+def profile_steps(tr: Trainer, images: torch.Tensor, n: int):
+    """--profile: time and profile `n` steps (after `n` warm-up steps); prints op tables, writes nothing."""
+    from torch.profiler import ProfilerActivity, profile
+
+    sync = torch.cuda.synchronize if tr.dev.type == "cuda" else (lambda: None)
+    for _ in range(n):
+        tr.step(images)
+    sync()
+    t = time.time()
+    for _ in range(n):
+        tr.step(images)
+    sync()
+    dt = (time.time() - t) / n
+    print(f"{dt * 1000:.1f} ms/step, {tr.args.batch / dt:.1f} img/s (batch {tr.args.batch}, blur {get_blur_impl()}, "
+          f"R1 every {tr.args.r1_interval})", flush=True)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if tr.dev.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(n):
+            tr.step(images)
+        sync()
+    ka = prof.key_averages()
+    calls = sum(e.count for e in ka if e.key.startswith("aten::")) / n
+    syncs = sum(e.count for e in ka if e.key in ("aten::_local_scalar_dense", "cudaStreamSynchronize",
+                                                   "cudaDeviceSynchronize")) / n
+    print(f"per step: {calls:.0f} aten op calls, {syncs:.1f} host syncs/scalar reads", flush=True)
+    key = "self_device_time_total" if tr.dev.type == "cuda" else "self_cpu_time_total"
+    print(ka.table(sort_by=key, row_limit=30), flush=True)
 
 
 def session_info(tr: Trainer, counts: dict, losses: dict, t_train: float, start_step: int, start_nimg: int) -> dict:

@@ -56,16 +56,38 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2) * SQRT2
 
 
+# How the [1,3,3,1] blur runs: "conv" = one depthwise 4x4 conv (cuDNN), "pool" = three 2x2 box filters
+# (avg_pool2d, since [1,3,3,1]/8 = [1,1]/2 * [1,1]/2 * [1,1]/2); the same numbers either way.
+# `set_blur_impl` switches it (the trainer times both on the GPU and keeps the faster).
+_BLUR_IMPL = {"impl": "conv"}
+
+
+def set_blur_impl(impl: str) -> None:
+    if impl not in ("conv", "pool"):
+        raise ValueError(f"blur impl must be 'conv' or 'pool', not {impl!r}")
+    _BLUR_IMPL["impl"] = impl
+
+
+def get_blur_impl() -> str:
+    return _BLUR_IMPL["impl"]
+
+
 def _binomial_filter() -> torch.Tensor:
     f = torch.tensor([1.0, 3.0, 3.0, 1.0])
     f = f[:, None] * f[None, :]
     return f / f.sum()  # [4, 4], sums to 1
 
 
-def _blur(x: torch.Tensor, f: torch.Tensor, pad: int, stride: int = 1, gain: float = 1.0) -> torch.Tensor:
-    """Depthwise FIR filter `f` [4, 4] on x [N, C, H, W]."""
+def _blur(x: torch.Tensor, f: torch.Tensor, pad: int, stride: int = 1) -> torch.Tensor:
+    """Binomial FIR filter `f` [4, 4] (`_binomial_filter`) on x [N, C, H, W], zero padding `pad`, then `stride`.
+
+    [N, C, H, W] -> [N, C, (H + 2 pad - 4) // stride + 1, ...]; any gain is folded into the neighbouring conv weight.
+    """
+    if _BLUR_IMPL["impl"] == "pool":  # three 2x2 box filters, the stride on the last one
+        x = F.avg_pool2d(x, 2, 1, padding=1) if pad == 1 else F.avg_pool2d(F.pad(x, [pad] * 4) if pad else x, 2, 1)
+        return F.avg_pool2d(F.avg_pool2d(x, 2, 1), 2, stride)
     c = x.shape[1]
-    w = (f * gain).to(x.dtype)[None, None].expand(c, 1, 4, 4).contiguous()
+    w = f.to(x.dtype)[None, None].expand(c, 1, 4, 4)
     return F.conv2d(x, w, stride=stride, padding=pad, groups=c)
 
 
@@ -82,8 +104,9 @@ class EqualLinear(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.linear(x, self.weight * self.w_gain, self.bias * self.lr_mul)
-        return _lrelu(x) if self.activation else x
+        g = SQRT2 if self.activation else 1.0  # lrelu(x) * c == lrelu(c x) for c > 0: the gain rides on w and b
+        x = F.linear(x, self.weight * (self.w_gain * g), self.bias * (self.lr_mul * g))
+        return F.leaky_relu(x, 0.2) if self.activation else x
 
 
 class EqualConv2d(nn.Module):
@@ -100,17 +123,19 @@ class EqualConv2d(nn.Module):
             self.register_buffer("blur_f", _binomial_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.w_gain
+        # lrelu gain sqrt(2) and output gain are folded into weight and bias (lrelu(c x) == c lrelu(x), c > 0):
+        # conv (bias fused) + one in-place lrelu instead of conv, lrelu, two multiplies
+        g = self.gain * (SQRT2 if self.activation else 1.0)
+        w = self.weight * (self.w_gain * g)
+        b = None if self.bias is None else self.bias * g
         if self.down:
             if self.kernel == 1:  # blur-downsample then 1x1: [N,C,H,W] -> [N,C,H/2,W/2]
-                x = F.conv2d(_blur(x, self.blur_f, pad=1, stride=2), w, self.bias)
+                x = F.conv2d(_blur(x, self.blur_f, pad=1, stride=2), w, b)
             else:  # blur to H+1, then k3 stride 2 valid -> H/2 (StyleGAN2 conv2d_resample)
-                x = F.conv2d(_blur(x, self.blur_f, pad=2), w, self.bias, stride=2)
+                x = F.conv2d(_blur(x, self.blur_f, pad=2), w, b, stride=2)
         else:
-            x = F.conv2d(x, w, self.bias, padding=self.kernel // 2)
-        if self.activation:
-            x = _lrelu(x)
-        return x * self.gain if self.gain != 1.0 else x
+            x = F.conv2d(x, w, b, padding=self.kernel // 2)
+        return F.leaky_relu_(x, 0.2) if self.activation else x
 
 
 class ModulatedConv2d(nn.Module):
@@ -129,30 +154,46 @@ class ModulatedConv2d(nn.Module):
         if up:
             self.register_buffer("blur_f", _binomial_filter(), persistent=False)
 
-    def _conv(self, x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, groups: int = 1, bias: torch.Tensor | None = None
+              ) -> torch.Tensor:
         if not self.up:
-            return F.conv2d(x, weight, padding=self.kernel // 2, groups=groups)
-        # transposed conv (H -> 2H+1 for k=3) then blur with gain 4 (zero-insertion) and pad 1 -> 2H
+            return F.conv2d(x, weight, bias, padding=self.kernel // 2, groups=groups)
+        # transposed conv (H -> 2H+1 for k=3) then blur with gain 4 (zero-insertion, folded into the weight) and
+        # pad 1 -> 2H
         i = weight.shape[1]
-        wt = weight.reshape(groups, -1, i, self.kernel, self.kernel).transpose(1, 2)
+        wt = (weight * 4.0).reshape(groups, -1, i, self.kernel, self.kernel).transpose(1, 2)
         wt = wt.reshape(groups * i, -1, self.kernel, self.kernel)
         x = F.conv_transpose2d(x, wt, stride=2, groups=groups)
-        return _blur(x, self.blur_f, pad=1, gain=4.0)
+        x = _blur(x, self.blur_f, pad=1)
+        return x if bias is None else x + bias.to(x.dtype)[None, :, None, None]
+
+    def modulated(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Un-fused path without the demodulation multiply, so callers can fuse it with what follows.
+
+        x [N, I, H, W], w [N, w_dim] -> (conv(x * s) (+ bias) [N, O, H', W'], d [N, O] fp32 or None);
+        forward() == y * d (bias only without demodulation).
+        """
+        s = self.affine(w)  # [N, I]
+        weight = self.weight * self.w_gain  # [O, I, k, k]
+        d = self._demod(s, weight) if self.demodulate else None
+        assert bias is None or d is None, "bias is added after demodulation"
+        return self._conv(x * s.to(x.dtype)[:, :, None, None], weight, bias=bias), d
+
+    @staticmethod
+    def _demod(s: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """d [N, O] in fp32: 1 / sqrt(sum over I, k, k of (w * s)^2)."""
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            return torch.rsqrt(s.float().square() @ weight.float().square().sum([2, 3]).t() + 1e-8)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
+        if not fused:
+            y, d = self.modulated(x, w)
+            return y if d is None else y * d.to(y.dtype)[:, :, None, None]
         n, i, h, wd = x.shape
         s = self.affine(w)  # [N, I]
         weight = self.weight * self.w_gain  # [O, I, k, k]
-        d = None
-        if self.demodulate:  # d [N, O] in fp32: sum over I, k, k of (w * s)^2
-            with torch.autocast(device_type=x.device.type, enabled=False):
-                d = torch.rsqrt(s.float().square() @ weight.float().square().sum([2, 3]).t() + 1e-8)
-        if not fused:
-            x = x * s.to(x.dtype)[:, :, None, None]
-            x = self._conv(x, weight)
-            if d is not None:
-                x = x * d.to(x.dtype)[:, :, None, None]
-            return x
+        d = self._demod(s, weight) if self.demodulate else None
         wm = weight[None] * s[:, None, :, None, None].to(weight.dtype)  # [N, O, I, k, k]
         if d is not None:
             wm = wm * d[:, :, None, None, None].to(wm.dtype)
@@ -174,17 +215,25 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
                 noise_strength: torch.Tensor | None = None, fused: bool = False) -> torch.Tensor:
-        x = self.conv(x, w, fused=fused)  # [N, O, R, R]
+        if noise_mode not in ("random", "const", "none"):
+            raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
+        # lrelu(y d + noise * strength + bias) * sqrt2 == lrelu(y (sqrt2 d) + noise (sqrt2 strength) + sqrt2 bias):
+        # the gains ride on the small [N, O] tensors, the full-size work is addcmul, addcmul_, lrelu_
+        bias = (self.bias * SQRT2)[None, :, None, None]
+        if fused:
+            y = self.conv(x, w, fused=True)  # [N, O, R, R], demodulated
+            x = torch.addcmul(bias.to(y.dtype), y, torch.full((), SQRT2, dtype=y.dtype, device=y.device))
+        else:
+            y, d = self.conv.modulated(x, w)  # [N, O, R, R] before demodulation, d [N, O]
+            x = torch.addcmul(bias.to(y.dtype), y, (d * SQRT2).to(y.dtype)[:, :, None, None])
         if noise_mode != "none":
             strength = self.noise_strength[None] if noise_strength is None else noise_strength  # [1|N, O]
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-            elif noise_mode == "const":
-                noise = self.noise_const[None, None].to(x.dtype)
             else:
-                raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
-            x = x + noise * strength[:, :, None, None].to(x.dtype)
-        return _lrelu(x + self.bias[None, :, None, None].to(x.dtype))
+                noise = self.noise_const[None, None].to(x.dtype)
+            x = x.addcmul_(noise, (strength * SQRT2).to(x.dtype)[:, :, None, None])
+        return F.leaky_relu_(x, 0.2)
 
 
 class ToRGB(nn.Module):
@@ -196,7 +245,9 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(img_channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = False) -> torch.Tensor:
-        return self.conv(x, w, fused=fused) + self.bias[None, :, None, None].to(x.dtype)
+        if fused:
+            return self.conv(x, w, fused=True) + self.bias[None, :, None, None].to(x.dtype)
+        return self.conv.modulated(x, w, bias=self.bias)[0]  # bias fused into the 1x1 conv
 
 
 class SynthesisBlock(nn.Module):
