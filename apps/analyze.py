@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from apps.common import example_photos, image_output, photo_input, require_image, user_errors
+from apps.common import example_photos, face_number, image_output, photo_input, require_image, user_errors
 from core import face as F
 from core.pipelines.analyze import analyze_photo, draw_faces
 
@@ -16,11 +16,11 @@ from core.pipelines.analyze import analyze_photo, draw_faces
 def analyze(photo: str, face_index: int = 0) -> tuple[np.ndarray, np.ndarray, list[list]]:
     """Photo -> (annotated photo, aligned 256 px crop of the chosen face, one table row per face)."""
     res = analyze_photo(require_image(photo))
-    face = F.pick_face(res.faces, int(face_index))
+    face = F.pick_face(res.faces, face_number(face_index))
     crop = F.align_face(res.image, face, 256).image
     rows = [[i, f"{f.bbox}", round(f.score, 2), f.detector, round(f.yaw, 1), round(f.pitch, 1), round(f.roll, 1)]
             for i, f in enumerate(res.faces)]
-    return draw_faces(res.image, res.faces, selected=int(face_index)), crop, rows
+    return draw_faces(res.image, res.faces, selected=face_number(face_index)), crop, rows
 
 
 def build() -> None:

@@ -38,15 +38,47 @@ def user_errors(fn):
     return wrapper
 
 
+def face_number(value) -> int:
+    """The face-index box: empty means the largest face (0); anything else must be a whole number >= 0."""
+    if value is None or value == "":
+        return 0
+    try:
+        index = int(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise FaceLabError(f"Face index must be a whole number (0 = largest face), got {value!r}.") from e
+    if index != value and not isinstance(value, str):
+        raise FaceLabError(f"Face index must be a whole number (0 = largest face), got {value!r}.")
+    return index
+
+
 def require_image(path):
     if path is None or (isinstance(path, str) and not os.path.exists(path)):
         raise FaceLabError("Upload a photo first.")
     return path
 
 
+class PhotoInput(gr.Image):
+    """gr.Image that answers an unreadable upload with our message.
+
+    Gradio opens uploads with Pillow before the event function runs, so a broken file would otherwise
+    surface as a bare "Error" badge; here it becomes a gr.Error with a readable message."""
+
+    is_template = True  # rendered by the frontend's own Image component (gradio's template mechanism)
+
+    def preprocess(self, payload):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return super().preprocess(payload)
+        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+            raise gr.Error("Not an image (or a format we cannot read), or too large.", title="InvalidImage") from e
+        except (OSError, ValueError, SyntaxError) as e:
+            raise gr.Error(f"The image file is damaged or truncated: {e}", title="InvalidImage") from e
+
+
 def photo_input(label: str = "Photo") -> gr.Image:
     """Upload widget: we read the file ourselves (core.imageio) for EXIF, size and mode checks."""
-    return gr.Image(label=label, type="filepath", sources=["upload", "clipboard", "webcam"], height=360)
+    return PhotoInput(label=label, type="filepath", sources=["upload", "clipboard", "webcam"], height=360)
 
 
 def image_output(label: str) -> gr.Image:

@@ -11,7 +11,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from apps.common import example_photos, gpu, image_output, model_status, photo_input, require_image, user_errors
+from apps.common import (example_photos, face_number, gpu, image_output, model_status, photo_input, require_image,
+                         user_errors)
 from core.imageio import load_image
 from core.labels import CLASSES, PALETTE
 from core.pipelines.parse import overlay, parse_photo
@@ -31,7 +32,7 @@ def legend_html() -> str:
 def parse(photo: str, face_index: int = 0, opacity: float = 0.5):
     """Photo -> (colour overlay, label PNG path, labels array kept for re-blending)."""
     image = load_image(require_image(photo))
-    res = parse_photo(image, int(face_index))
+    res = parse_photo(image, face_number(face_index))
     path = os.path.join(tempfile.mkdtemp(prefix="facelab_parse_"), "labels.png")
     Image.fromarray(res.labels, mode="L").save(path)
     return overlay(image, res.labels, opacity), path, (image, res.labels)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from apps.common import example_photos, gpu, image_output, model_status, photo_input, require_image, user_errors
+from apps.common import (example_photos, face_number, gpu, image_output, model_status, photo_input, require_image,
+                         user_errors)
 from core.errors import FaceLabError
 from core.imageio import load_image
 from core.pipelines import vae as V
@@ -43,10 +44,10 @@ def reconstruct(photo: str, face_index: int = 0):
         raise FaceLabError("No VAE model is available yet.")
     crop = masked = mask = coarse = refined = pasted = None
     if "masked-vae" in models:
-        res = V.reconstruct_photo(image, "masked-vae", int(face_index))
+        res = V.reconstruct_photo(image, "masked-vae", face_number(face_index))
         crop, masked, mask, pasted = res.crop, res.reconstruction, mask_image(res.mask), res.pasted
     if "multistage-vae" in models:
-        res = V.reconstruct_photo(image, "multistage-vae", int(face_index))
+        res = V.reconstruct_photo(image, "multistage-vae", face_number(face_index))
         coarse, refined = res.coarse, res.refined
         if crop is None:
             crop, pasted = res.crop, res.pasted

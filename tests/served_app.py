@@ -147,7 +147,7 @@ def main() -> None:
         threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
     import app
 
-    app.launch(port=args.port, prevent_thread_lock=True, quiet=True, show_error=True)
+    app.launch(port=args.port, prevent_thread_lock=True, quiet=True)
     while True:
         time.sleep(3600)
 

@@ -1,0 +1,61 @@
+"""Load, bounded: 16 concurrent /analyze requests from 4 gradio_client clients, all answered correctly;
+3 rounds, and the server's memory does not keep growing across them. Prints the numbers (pytest -s).
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from tests.served_app import shared_server  # noqa: E402
+
+CLIENTS, PER_CLIENT, ROUNDS = 4, 4, 3
+REQUEST_TIMEOUT = 600  # s: a request queued behind 15 others on a loaded 2-core CPU
+GROWTH_LIMIT_MB = 200  # allowed RSS growth from the end of round 1 to the end of round 3
+
+
+def test_queue_is_bounded():
+    import app
+
+    assert app.QUEUE["max_size"] is not None and CLIENTS * PER_CLIENT <= app.QUEUE["max_size"] <= 256
+    assert app.QUEUE["default_concurrency_limit"] >= 1
+
+
+def test_concurrent_requests_memory_flat(astronaut, tmp_path):
+    server = shared_server()
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(photo)
+    clients = [Client(server.url, verbose=False, download_files=str(tmp_path / f"c{i}")) for i in range(CLIENTS)]
+    # warm-up: models loaded, caches filled, before memory is measured
+    clients[0].submit(handle_file(str(photo)), 0, api_name="/analyze").result(timeout=REQUEST_TIMEOUT)
+    rss = [server.rss()]
+    print(f"\nserver RSS after warm-up: {rss[0] / 2 ** 20:.0f} MiB")
+
+    def one(client: Client):
+        t0 = time.monotonic()
+        annotated, crop, table = client.submit(handle_file(str(photo)), 0, api_name="/analyze") \
+            .result(timeout=REQUEST_TIMEOUT)
+        return time.monotonic() - t0, table["data"]
+
+    for r in range(ROUNDS):
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(CLIENTS * PER_CLIENT) as pool:
+            futures = [pool.submit(one, clients[i % CLIENTS]) for i in range(CLIENTS * PER_CLIENT)]
+            results = [f.result() for f in futures]
+        wall = time.monotonic() - t0
+        for _, rows in results:
+            assert len(rows) == 1 and rows[0][3] in ("hog", "cnn"), rows
+        rss.append(server.rss())
+        lat = sorted(t for t, _ in results)
+        print(f"round {r + 1}: {len(results)} concurrent /analyze from {CLIENTS} clients, all correct in "
+              f"{wall:.1f} s (latency min {lat[0]:.1f} s, max {lat[-1]:.1f} s), server RSS "
+              f"{rss[-1] / 2 ** 20:.0f} MiB")
+        assert server.alive()
+    growth = (rss[-1] - rss[1]) / 2 ** 20
+    print(f"RSS growth from round 1 to round {ROUNDS}: {growth:+.0f} MiB (limit {GROWTH_LIMIT_MB} MiB)")
+    assert growth < GROWTH_LIMIT_MB, [f"{x / 2 ** 20:.0f} MiB" for x in rss]
