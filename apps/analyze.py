@@ -7,7 +7,8 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from apps.common import example_photos, face_number, image_output, photo_input, require_image, user_errors
+from apps.common import (example_photos, face_number, image_output, photo_input, require_image, serve, standalone,
+                         user_errors)
 from core import face as F
 from core.pipelines.analyze import analyze_photo, draw_faces
 
@@ -45,10 +46,8 @@ def build() -> None:
 
 
 def demo() -> gr.Blocks:
-    with gr.Blocks(title="FaceLab: Analyze") as blocks:
-        build()
-    return blocks
+    return standalone(build, "FaceLab: Analyze")
 
 
 if __name__ == "__main__":
-    demo().queue(max_size=32).launch(server_name="127.0.0.1", server_port=7860)
+    serve(demo())

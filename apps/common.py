@@ -25,6 +25,25 @@ except ImportError:  # pragma: no cover - spaces is in requirements.txt
 MAX_UPLOAD = "40MB"
 
 
+# A bounded queue: at most 32 waiting requests, each event runs one at a time (the Spaces GPU is one device).
+QUEUE = {"max_size": 32, "default_concurrency_limit": 1}
+
+
+def serve(blocks: gr.Blocks, host: str | None = None, port: int | None = None, **kwargs):
+    """Serve Blocks with the project's queue and upload limits (default 127.0.0.1:7860, or GRADIO_SERVER_*)."""
+    return blocks.queue(**QUEUE).launch(
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size="40mb", **kwargs)
+
+
+def standalone(build, title: str) -> gr.Blocks:
+    """One tab's `build()` as its own app (`python -m apps.<tab>`)."""
+    with gr.Blocks(title=title) as blocks:
+        build()
+    return blocks
+
+
 def user_errors(fn):
     """Turn FaceLab's domain errors into a message in the browser (gr.Error)."""
     @functools.wraps(fn)

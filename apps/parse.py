@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from apps.common import (example_photos, face_number, gpu, image_output, model_status, photo_input, require_image,
-                         user_errors)
+                         serve, standalone, user_errors)
 from core.imageio import load_image
 from core.labels import CLASSES, PALETTE
 from core.pipelines.parse import overlay, parse_photo
@@ -71,10 +71,8 @@ def build() -> None:
 
 
 def demo() -> gr.Blocks:
-    with gr.Blocks(title="FaceLab: Parse") as blocks:
-        build()
-    return blocks
+    return standalone(build, "FaceLab: Parse")
 
 
 if __name__ == "__main__":
-    demo().queue(max_size=32).launch(server_name="127.0.0.1", server_port=7860)
+    serve(demo())

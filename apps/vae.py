@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 
 from apps.common import (example_photos, face_number, gpu, image_output, model_status, photo_input, require_image,
-                         user_errors)
+                         serve, standalone, user_errors)
 from core.errors import FaceLabError
 from core.imageio import load_image
 from core.pipelines import vae as V
@@ -137,10 +137,8 @@ def build() -> None:
 
 
 def demo() -> gr.Blocks:
-    with gr.Blocks(title="FaceLab: VAE") as blocks:
-        build()
-    return blocks
+    return standalone(build, "FaceLab: VAE")
 
 
 if __name__ == "__main__":
-    demo().queue(max_size=32).launch(server_name="127.0.0.1", server_port=7860)
+    serve(demo())
