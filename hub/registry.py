@@ -70,6 +70,16 @@ def _multistage_vae():
     return MultiStageVAE
 
 
+def _mask2face():
+    from core.models.mask2face import Mask2Face
+    return Mask2Face
+
+
+def _deocclusion():
+    from core.models.deocclusion import Inpainter
+    return Inpainter
+
+
 NC_LICENCE = "non-commercial research use only (inherited from the training data)"
 CELEBAMASK_TERMS = "CelebAMask-HQ / CelebA: non-commercial research use only"
 
@@ -92,10 +102,10 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="masked-vae",
         model_class=_masked_vae,
         files={
-            "README.md": "5594365659d3af486dcc7f7cf327ed949b18622320c5be341e9828296ed8a416",
-            "config.json": "bb316da182ae36273db9628ad7181743f1d55593af80c29a73c292d022c72bd5",
-            "model-00001-of-00002.safetensors": "9f4837a2ffc16c02e6102dfb21a8a0756187926fbc36683b756e8bb0593402b3",
-            "model-00002-of-00002.safetensors": "34dd4124ef6b1a37562b09a70eefef9a6f54f1f4564bd3be7b3f4632d87164af",
+            "README.md": "fe11d2bddd3f752c494482fa57d5067e739bfa405549040105b37548b83d7efe",
+            "config.json": "1d964c8540a07eed1bcc3b5a4447dbac1ea985a2bc16c8169117254f3d225a6f",
+            "model-00001-of-00002.safetensors": "83797a583b96d6523cdfd51e5868299154c263ccfdeaf1ca5381b01d81c9a274",
+            "model-00002-of-00002.safetensors": "a2595daf326ff4a2f2f4b8267df33bc1e9377e5411180a90e6aaa7b14450a615",
             "model.safetensors.index.json": "f1a7e6c52b50c483d54ba268b6d559093595de9caddb877bebd917c8ebf06547",
         },
         licence=NC_LICENCE,
@@ -120,6 +130,36 @@ ENTRIES: tuple[ModelEntry, ...] = (
         retrain="python -m train.data && python -m train.vae --model multistage-vae --shards .cache/shards "
                 "--ckpt .cache/ckpt --out out --minutes 20 --device cuda",
         description="multi-stage coarse-to-fine VAE (Cai, Gao & Ji), 128 px",
+    ),
+    ModelEntry(
+        name="mask2face",
+        model_class=_mask2face,
+        files={
+            "README.md": "ccc9c9ac91957234d7c39d049320519070503958d280a513174efb78c05b281b",
+            "config.json": "0c482680bfe70535133cbb5bab6e2d6741d68573afd17e33b31e955a8d683cef",
+            "model-00001-of-00002.safetensors": "7a8d5d13bdb22c3f60d1e95a70cb5c893f0036e33e5a8cd06cc9c920f42f648e",
+            "model-00002-of-00002.safetensors": "b35c673c373e4e1835498efa66dbf7d738b46ca5f26865b6d85f62e28c22471d",
+            "model.safetensors.index.json": "23add09893e38e4f020fdb266756171adc9ecc07958ca9063057f37d03d3edf3",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS,
+        retrain="python -m train.data && python -m train.mask2face --shards .cache/shards --ckpt .cache/ckpt/mask2face "
+                "--out out/mask2face_run --minutes 22 --device cuda --parser checkpoints/parser",
+        description="mask-to-face generator (SEAN-style per-region styles, mask-guided portrait editing), 256 px",
+    ),
+    ModelEntry(
+        name="deocclusion",
+        model_class=_deocclusion,
+        files={
+            "README.md": "4dcb1e225866333a9c2eaf6ab054151fcfe9eb296875d6dfd294350bbef10459",
+            "config.json": "04c3446d4ef7e8e277da2863e450ebb4da6e79d1d50536a7718a7e65563b6b0d",
+            "model.safetensors": "b0090e088bfa21455b5ecd37705bed0ee805d972f87e3982985881586709c104",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS + "; masked-face photos (RWMFD, Face-Mask-Detection): research use",
+        retrain="python -m train.data && python -m train.deocclusion --shards .cache/shards "
+                "--ckpt .cache/ckpt/deocclusion --out out/deocc --minutes 22 --device cuda",
+        description="de-occlusion inpainter (gated convolutions + self-attention, Yin ch. 5), 256 px",
     ),
 )
 

@@ -8,7 +8,9 @@
 #   bash train/device_session.sh fetch FIRST COUNT # copy COUNT pieces starting at FIRST into $OUT
 #
 # Jobs (GPU index in brackets; with fewer GPUs they wrap around):
-#   [0] parser   [1] masked VAE h9 / mask-l1 / nomask-ssim-l2   [2] multi-stage VAE   [3] mask2face + stylegan
+#   [0] parser + de-occlusion without prior (ablation)   [1] de-occlusion inpainter   [2] mask2face
+#   [3] masked VAE h9 / mask-l1 / nomask-ssim-l2 (lr 1e-4, as the paper)
+# (multi-stage VAE and StyleGAN: `start-extra M`, not run by default)
 set -u
 DATA=/root/data; CKPT=/root/ckpt; RUN=/root/run; LOGS=/root/logs
 cmd=${1:-status}
@@ -25,30 +27,42 @@ unpack)
   mkdir -p "$DATA" "$CKPT"
   if [ -d .cache/shards ]; then cp .cache/shards/*.npz "$DATA"/; fi
   if [ -d .cache/ckpt ]; then cp -r .cache/ckpt/. "$CKPT"/; fi
+  if [ -d .cache/weights ]; then mkdir -p /root/weights && cp -r .cache/weights/. /root/weights/; fi
   ls -la "$DATA" ;;
 start)
   M=${2:?minutes}
   n=$(python3 -c 'import torch; print(max(1, torch.cuda.device_count()))')
   g() { echo $(( $1 % n )); }
+  W=/root/weights/mobilefacenet_casia/model.safetensors
   launch "$(g 0)" parser -m train.parser --shards $DATA --ckpt $CKPT/parser --out $RUN/parser --minutes "$M" --device cuda
+  launch "$(g 0)" deocc-noprior -m train.deocclusion --no-prior --shards $DATA --ckpt $CKPT/deocclusion \
+    --out $RUN/deocc --minutes "$M" --device cuda --arcface $W
+  launch "$(g 1)" deocc -m train.deocclusion --shards $DATA --ckpt $CKPT/deocclusion --out $RUN/deocc \
+    --minutes "$M" --device cuda --arcface $W
+  launch "$(g 2)" mask2face -m train.mask2face --shards $DATA --ckpt $CKPT/mask2face --out $RUN/mask2face \
+    --minutes "$M" --device cuda --parser checkpoints/parser
   for v in h9 mask-l1 nomask-ssim-l2; do
-    launch "$(g 1)" vae-$v -m train.vae --model masked-vae --variant $v --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \
-      --minutes "$M" --device cuda
-  done
-  launch "$(g 2)" multistage -m train.vae --model multistage-vae --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \
+    launch "$(g 3)" vae-$v -m train.vae --model masked-vae --variant $v --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \
+      --minutes "$M" --device cuda --lr 1e-4
+  done ;;
+start-extra)
+  M=${2:?minutes}
+  launch 0 multistage -m train.vae --model multistage-vae --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \
     --minutes "$M" --device cuda
-  launch "$(g 3)" mask2face -m train.mask2face --shards $DATA --ckpt $CKPT/mask2face --out $RUN/mask2face \
-    --minutes "$M" --device cuda
-  launch "$(g 3)" stylegan -m train.stylegan --shards $DATA --ckpt $CKPT/stylegan --out $RUN/stylegan \
+  launch 0 stylegan -m train.stylegan --shards $DATA --ckpt $CKPT/stylegan --out $RUN/stylegan \
     --minutes "$M" --device cuda ;;
 status)
   for f in "$LOGS"/*.log; do echo "== $f"; tail -n 2 "$f" | cut -c1-220; done
   nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader ;;
-pack)  # weights of the shipped models, every metrics/grid/card, logs (no resumable state: it is too big to return)
+pack)  # every exported model folder, metrics, grids, cards, logs, mask2face resume parts
   mkdir -p /root/pack; rm -f /root/pack/*
-  (cd /root && find run logs -type f \( -path 'run/parser/*' -o -path 'run/vae/masked-vae/*' \
-      -o -path 'run/vae/multistage-vae/*' -o -name '*.png' -o -name '*.json' -o -name 'README.md' -o -name '*.log' \) \
-      | grep -v -e '^run/mask2face/.*safetensors' -e '^run/stylegan/.*safetensors' | sort > /root/files.txt)
+  # resumable GAN state (mask2face): fp16, no optimiser moments, in parts (python -m train.resume_pack)
+  if [ -f $CKPT/mask2face/state.safetensors ]; then
+    mkdir -p /root/run/resume && cp $CKPT/mask2face/state.json /root/run/resume/mask2face_state.json
+    python3 -m train.resume_pack pack $CKPT/mask2face/state.safetensors /root/run/resume --prefix mask2face
+  fi
+  (cd /root && find run logs -type f \( -path 'run/*' -o -name '*.log' \) \
+      | grep -v -e '^run/stylegan/.*safetensors' | sort > /root/files.txt)
   (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
   (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
   ls -la /root/pack ;;

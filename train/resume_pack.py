@@ -1,0 +1,60 @@
+"""Bring a GAN's resumable state home in pieces that a device call can return, and put it back together.
+
+    python -m train.resume_pack pack STATE.safetensors OUTDIR [--prefix mask2face]
+    python -m train.resume_pack unpack OUTDIR/mask2face.part*.safetensors --out STATE.safetensors
+
+`pack` drops the optimiser moments (keys starting with `opt`), stores float tensors as fp16 and
+splits them into safetensors parts under 15 MiB (a device call returns at most 16 MiB per file);
+`unpack` joins the parts back into one fp32 state file. Resuming from it re-creates the optimiser
+(Adam moments start from zero); the trainers tolerate that (a short warm restart).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.models.common import split_by_size
+
+
+def pack(state: str, outdir: str, prefix: str) -> list[str]:
+    t = load_file(state)
+    t = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in t.items() if not k.startswith("opt")}
+    os.makedirs(outdir, exist_ok=True)
+    parts = split_by_size(t)
+    names = []
+    for i, part in enumerate(parts):
+        names.append(os.path.join(outdir, f"{prefix}.part{i:02d}.safetensors"))
+        save_file(part, names[-1])
+    return names
+
+
+def unpack(parts: list[str], out: str) -> None:
+    t = {}
+    for p in sorted(parts):
+        t.update({k: (v.float() if v.is_floating_point() else v) for k, v in load_file(p).items()})
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    save_file(t, out)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("state")
+    p.add_argument("outdir")
+    p.add_argument("--prefix", default="state")
+    u = sub.add_parser("unpack")
+    u.add_argument("parts", nargs="+")
+    u.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    if a.cmd == "pack":
+        print("\n".join(pack(a.state, a.outdir, a.prefix)))
+    else:
+        unpack(a.parts, a.out)
+
+
+if __name__ == "__main__":
+    main()
