@@ -88,9 +88,9 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="parser",
         model_class=_parser,
         files={
-            "README.md": "8ec327cb2718356d33dd4d8b726536efa48a2e3cb28ae4aae32e183ce97a6f9c",
-            "config.json": "0e22a5345cc04c7bf0f4b99796e41ba90ce0a3852a620cf3fa102b12b5ad9f52",
-            "model.safetensors": "0b5947e1c706be941edcf4ba1ce7460200d56cd763d84440ad9a5a6ad8e00c01",
+            "README.md": "89536e3ef459137f22f1ad58b1c7f33d43d450fae43a30b979b9af8271d8f073",
+            "config.json": "bcaf84ab394e0c2241832635f8e3e75a6cf956edee5d54154d447f3cd054adaa",
+            "model.safetensors": "e3b16cfaafd41bbbc4f4cd4f6c627a8b346767b8c1bd7b40b36d146b6bb1da5f",
         },
         licence=NC_LICENCE,
         data_terms=CELEBAMASK_TERMS + "; masked-face photos (RWMFD, Face-Mask-Detection): research use",

@@ -7,6 +7,13 @@
 #   bash train/device_session.sh pack              # after the jobs end: tar what is shipped/measured, 15 MiB pieces
 #   bash train/device_session.sh fetch FIRST COUNT # copy COUNT pieces starting at FIRST into $OUT
 #
+# Here, around the device calls (a call carries the whole working tree + `carry` paths, 64 MiB in all, and
+# the bundled checkpoints alone are larger than that):
+#   bash train/device_session.sh local-hide        # untrack checkpoints/ for the session (no commits meanwhile!)
+#   bash train/device_session.sh local-restore     # track them again, right after the last device call
+# Carry the shards in <= 60 MiB groups (e.g. hard links in .cache/carry1, .cache/carry2), copying each into
+# /root/data; carry .cache/resume (mask2face GAN state, fp16 parts) and `unpack` re-assembles it.
+#
 # Jobs (GPU index in brackets; with fewer GPUs they wrap around):
 #   [0] parser + de-occlusion without prior (ablation)   [1] de-occlusion inpainter   [2] mask2face
 #   [3] masked VAE h9 / mask-l1 / nomask-ssim-l2 (lr 1e-4, as the paper)
@@ -27,6 +34,10 @@ unpack)
   mkdir -p "$DATA" "$CKPT"
   if [ -d .cache/shards ]; then cp .cache/shards/*.npz "$DATA"/; fi
   if [ -d .cache/ckpt ]; then cp -r .cache/ckpt/. "$CKPT"/; fi
+  if ls .cache/resume/mask2face.part*.safetensors >/dev/null 2>&1; then
+    mkdir -p "$CKPT/mask2face" && cp .cache/resume/mask2face_state.json "$CKPT/mask2face/state.json"
+    python3 -m train.resume_pack unpack .cache/resume/mask2face.part*.safetensors --out "$CKPT/mask2face/state.safetensors"
+  fi
   if [ -d .cache/weights ]; then mkdir -p /root/weights && cp -r .cache/weights/. /root/weights/; fi
   ls -la "$DATA" ;;
 start)
@@ -51,6 +62,10 @@ start-extra)
     --minutes "$M" --device cuda
   launch 0 stylegan -m train.stylegan --shards $DATA --ckpt $CKPT/stylegan --out $RUN/stylegan \
     --minutes "$M" --device cuda ;;
+local-hide)
+  git rm -r --cached -q checkpoints && echo "checkpoints/" >> .git/info/exclude && echo "checkpoints/ untracked" ;;
+local-restore)
+  git reset -q -- checkpoints && sed -i '/^checkpoints\/$/d' .git/info/exclude && git status --short checkpoints ;;
 status)
   for f in "$LOGS"/*.log; do echo "== $f"; tail -n 2 "$f" | cut -c1-220; done
   nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader ;;
