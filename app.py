@@ -2,31 +2,40 @@
 
     pip install -r requirements.txt && python app.py     # http://127.0.0.1:7860
 
-Each tab lives in apps/<capability>.py and can run alone (`python -m apps.analyze`).
+Each tab lives in apps/<capability>.py and can run alone (`python -m apps.analyze`). Its `build()` returns
+(photo_input, result_image), either may be None; TabLinks (apps/common.py) adds, under each tab, a row that
+sends the result (or the photo) to another tab's photo input. A new tab is one line in `tabs()`.
 """
 import spaces  # noqa: F401  (first: on ZeroGPU Spaces it must come before anything touches CUDA)
 
+import functools
+
 import gradio as gr
 
-from apps import analyze, parse, pending, vae
-from apps.common import QUEUE, serve  # noqa: F401  (QUEUE: the served settings, read by tests)
+from apps import analyze, mask2face, parse, pending, vae
+from apps.common import QUEUE, TabLinks, serve, tab_id  # noqa: F401  (QUEUE: served settings, read by tests)
 
 TITLE = "FaceLab: face synthesis and editing research, in the browser"
+
+
+def tabs() -> list[tuple[str, object]]:
+    """(tab label, build function) in tab order; build() lays the tab out and returns (photo_input, result)."""
+    return [("Analyze", analyze.build), ("Parse", parse.build), ("Mask-to-face", mask2face.build),
+            *[(capability, functools.partial(pending.build, capability)) for capability in pending.PENDING],
+            ("VAE", vae.build)]
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="FaceLab") as demo:
         gr.Markdown(f"# {TITLE}\nModels trained from scratch on CelebAMask-HQ, CelebA and UTKFace "
-                    "(non-commercial research use). Upload a photo in any tab.")
-        with gr.Tab("Analyze"):
-            analyze.build()
-        with gr.Tab("Parse"):
-            parse.build()
-        for capability in pending.PENDING:
-            with gr.Tab(capability):
-                pending.build(capability)
-        with gr.Tab("VAE"):
-            vae.build()
+                    "(non-commercial research use). Upload a photo in any tab; send a result on to another "
+                    "tab with the row under it.")
+        links = TabLinks()
+        with gr.Tabs(overflow_behavior="wrap") as tab_bar:
+            for label, build in tabs():
+                with gr.Tab(label, id=tab_id(label)):
+                    links.add(tab_id(label), label, build())
+        links.wire(tab_bar)
     return demo
 
 

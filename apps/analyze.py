@@ -24,8 +24,8 @@ def analyze(photo: str, face_index: int = 0) -> tuple[np.ndarray, np.ndarray, li
     return draw_faces(res.image, res.faces, selected=face_number(face_index)), crop, rows
 
 
-def build() -> None:
-    """Lay out the tab inside the current Blocks."""
+def build() -> tuple[gr.Image, gr.Image]:
+    """Lay out the tab inside the current Blocks; (photo input, aligned crop) for sending between tabs."""
     gr.Markdown("Upload a photo: every face is detected (dlib), with its 68 landmarks, head pose "
                 "(yaw > 0 = turned to the image's right, pitch > 0 = looking up, roll > 0 = tilted "
                 "counter-clockwise) and the canonical 256 px crop every other tab works on.")
@@ -42,7 +42,8 @@ def build() -> None:
     run.click(analyze, [photo, face_index], [annotated, crop, table], api_name="analyze")
     if example_photos():
         gr.Examples(example_photos(), inputs=[photo], outputs=[annotated, crop, table],
-                    fn=lambda p: analyze(p, 0), cache_examples=False, run_on_click=True)
+                    fn=lambda p: analyze(p, 0), cache_examples=False, run_on_click=True, label="Example photos")
+    return photo, crop
 
 
 def demo() -> gr.Blocks:

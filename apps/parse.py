@@ -11,11 +11,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from apps.common import (example_photos, face_number, gpu, image_output, model_status, photo_input, require_image,
-                         serve, standalone, user_errors)
+from apps.common import (example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
+                         require_image, serve, standalone, user_errors)
 from core.imageio import load_image
 from core.labels import CLASSES, PALETTE
-from core.pipelines.parse import overlay, parse_photo
+from core.pipelines.parse import load_parser, overlay, parse_photo
 
 
 def legend_html() -> str:
@@ -29,9 +29,10 @@ def legend_html() -> str:
 
 @gpu(duration=20)
 @user_errors
-def parse(photo: str, face_index: int = 0, opacity: float = 0.5):
+def parse(photo: str, face_index: int = 0, opacity: float = 0.5, progress=gr.Progress()):
     """Photo -> (colour overlay, label PNG path, labels array kept for re-blending)."""
     image = load_image(require_image(photo))
+    load_models(progress, {"parser": load_parser})
     res = parse_photo(image, face_number(face_index))
     path = os.path.join(tempfile.mkdtemp(prefix="facelab_parse_"), "labels.png")
     Image.fromarray(res.labels, mode="L").save(path)
@@ -45,11 +46,12 @@ def reblend(state, opacity: float):
     return overlay(image, labels, opacity)
 
 
-def build() -> None:
+def build() -> tuple[gr.Image | None, gr.Image | None]:
+    """Lay out the tab; (photo input, parsed overlay) for sending between tabs, (None, None) without a model."""
     ready, note = model_status(["parser"], "Face parsing", "python -m train.parser")
     if not ready:
         gr.Markdown(note)
-        return
+        return None, None
     gr.Markdown("Per-pixel face parts (the 19 CelebAMask-HQ classes) and `occluder` for anything covering the "
                 "face. The label PNG holds one value per pixel (0-19), same size as the photo.")
     state = gr.State(None)
@@ -67,7 +69,8 @@ def build() -> None:
     opacity.change(reblend, [state, opacity], shown, api_name=False)
     if example_photos():
         gr.Examples(example_photos(), inputs=[photo], outputs=[shown, labels_file, state],
-                    fn=lambda p: parse(p, 0, 0.5), cache_examples=False, run_on_click=True)
+                    fn=lambda p: parse(p, 0, 0.5), cache_examples=False, run_on_click=True, label="Example photos")
+    return photo, shown
 
 
 def demo() -> gr.Blocks:

@@ -101,4 +101,89 @@ def _cmd_sample(args) -> int:
     return 0
 
 
-REGISTER: list = [register_parse, register_reconstruct, register_sample]
+def register_mask2face(sub) -> None:
+    p = sub.add_parser("mask2face", help="a face for a semantic mask (label PNG 0-19 or colour mask in the palette)")
+    p.add_argument("--mask", required=True, help="label PNG (values 0-19) or colour mask (core/labels.py palette)")
+    p.add_argument("--style", default=None, metavar="PHOTO",
+                   help="photo whose per-region styles dress the mask (default: styles drawn from --seed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the style draw and of the per-pixel noise")
+    p.add_argument("--temperature", type=float, default=1.0, help="spread of the seed's style draw (< 1: tamer)")
+    p.add_argument("--components", default=None, metavar="LIST",
+                   help="comma-separated parts whose styles come from --from: eyes, nose, mouth, skin, hair, "
+                        "accessories, clothes, background")
+    p.add_argument("--from", dest="from_photo", default=None, metavar="PHOTO_B", help="photo B for --components")
+    p.add_argument("--out", required=True, help="PNG with the mask's size")
+    p.set_defaults(func=_cmd_mask2face)
+
+
+def _cmd_mask2face(args) -> int:
+    from .cli import save_image
+    from .errors import FaceLabError
+    from .pipelines.mask2face import generate
+
+    if bool(args.components) != bool(args.from_photo):
+        raise FaceLabError("--components and --from go together (the parts, and the photo to take them from).")
+    res = generate(args.mask, style_image=args.style, seed=args.seed, components=args.components,
+                   from_image=args.from_photo, temperature=args.temperature)
+    save_image(args.out, res.image)
+    return 0
+
+
+def register_deocclude(sub) -> None:
+    p = sub.add_parser("deocclude", help="remove what covers the face (sunglasses, masks, hands...) and inpaint it")
+    p.add_argument("image", help="image file, or a folder (then --out/--mask/--mask-out are folders)")
+    p.add_argument("--out", required=True, help="the photo with the occlusion removed, same size as the input")
+    p.add_argument("--mask", default=None, metavar="MASK",
+                   help="what to remove, white = remove, the input's size; skips the automatic detection "
+                        "(with a folder input: a folder of masks named like the images, .png)")
+    p.add_argument("--mask-out", default=None, metavar="PRED_MASK",
+                   help="the detected occlusion mask (white = occluded), grey PNG at the input's size")
+    p.add_argument("--hair", action="store_true", help="also count hair over the eyes, nose and mouth as occlusion")
+    p.add_argument("--keep-glasses", action="store_true", help="do not count eyeglasses as occlusion")
+    p.add_argument("--face", type=int, default=0, help="face index, 0 = largest")
+    p.set_defaults(func=_cmd_deocclude)
+
+
+def _cmd_deocclude(args) -> int:
+    import os
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    from .cli import expand_inputs, save_image
+    from .errors import FaceLabError
+    from .pipelines.deocclude import deocclude_photo
+
+    if args.mask and args.mask_out:
+        raise FaceLabError("--mask-out writes the detected mask, and --mask skips the detection: give one of them.")
+    inputs = expand_inputs([args.image])
+    batch = os.path.isdir(args.image)
+    if args.mask and batch != os.path.isdir(args.mask):
+        raise FaceLabError("--mask must be a folder when IMAGE is a folder, and a file when IMAGE is a file.")
+    failed = 0
+    for path in inputs:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        where = (lambda target: os.path.join(target, stem + ".png")) if batch else (lambda target: target)
+        try:
+            mask = None
+            if args.mask:
+                mask = where(args.mask)
+                if not os.path.exists(mask):
+                    raise FaceLabError(f"No mask for {path}: {mask} does not exist.")
+            res = deocclude_photo(path, args.face, mask=mask, hair=args.hair, glasses=not args.keep_glasses)
+        except FaceLabError as e:
+            if not batch:
+                raise
+            print(f"{path}: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        save_image(where(args.out), res.result)
+        if args.mask_out:
+            out = where(args.mask_out)
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            Image.fromarray(res.photo_mask.astype(np.uint8) * 255, mode="L").save(out)
+    return 1 if failed else 0
+
+
+REGISTER: list = [register_parse, register_reconstruct, register_sample, register_mask2face, register_deocclude]

@@ -135,7 +135,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="mask2face",
         model_class=_mask2face,
         files={
-            "README.md": "ccc9c9ac91957234d7c39d049320519070503958d280a513174efb78c05b281b",
+            "README.md": "ca0c77b014d48a55467d8364283e8081e0c837f6c6eebeaa1054b5f0b38c2879",
             "config.json": "0c482680bfe70535133cbb5bab6e2d6741d68573afd17e33b31e955a8d683cef",
             "model-00001-of-00002.safetensors": "7a8d5d13bdb22c3f60d1e95a70cb5c893f0036e33e5a8cd06cc9c920f42f648e",
             "model-00002-of-00002.safetensors": "b35c673c373e4e1835498efa66dbf7d738b46ca5f26865b6d85f62e28c22471d",

@@ -4,10 +4,12 @@ Never downloads a browser: it uses /usr/bin/chromium (`.ci/run` installs Debian'
 skipped with the reason when that or Playwright is absent. For each working tab it uploads a photo,
 clicks the tab's button, waits for the result image and saves a full-page screenshot as a test
 artefact: into `$FACELAB_ARTIFACTS` when set (else pytest's tmp_path), with a copy in
-`.cache/screens/` of the checkout.
+`.cache/screens/` of the checkout. It also sends a Parse result on to another tab (the "Send to tab"
+row), and checks the layout on a phone-sized screen (390 x 844): every tab reachable, nothing wider
+than the screen, every control named for screen readers.
 
-Not covered yet: the mask-editor stroke of issue 9 belongs to the Mask-to-face tab, whose model is not
-trained; that tab (like the other pending ones) only states that it is not available.
+Not covered yet: the mask-editor stroke of issue 9 belongs to the Mask-to-face tab, whose interface has
+not landed in app.py yet; the pending tabs only state that they are not available.
 """
 from __future__ import annotations
 
@@ -148,9 +150,16 @@ def test_vae_tab(page, photo, artifacts):
 
 
 def test_pending_tab_says_not_available(page, artifacts):
-    panel = open_tab(page, "Mask-to-face")
+    """A tab whose model is not trained yet says so (the first such tab: models land one by one)."""
+    from apps.common import model_status
+    from apps.pending import PENDING
+
+    untrained = [c for c, (models, what) in PENDING.items() if not model_status(models, c, what)[0]]
+    if not untrained:
+        pytest.skip("every pending capability has its model now")
+    panel = open_tab(page, untrained[0])
     panel.get_by_text("is not available yet").filter(visible=True).first.wait_for(timeout=30_000)
-    shoot(page, artifacts, "mask_to_face_pending")
+    shoot(page, artifacts, f"{untrained[0].lower().replace(' ', '_')}_pending")
 
 
 def test_bad_upload_shows_an_error_and_page_recovers(page, photo, artifacts, tmp_path):
@@ -166,3 +175,68 @@ def test_bad_upload_shows_an_error_and_page_recovers(page, photo, artifacts, tmp
     upload(panel, photo)
     panel.get_by_role("button", name="Analyze", exact=True).click()
     assert wait_image(panel, "Detected faces") == [512, 512]
+
+
+def test_send_parse_result_to_another_tab(page, photo, artifacts):
+    """Parse, then "Send parsed face" to the last tab in the list: it opens, its photo input shows the overlay."""
+    panel = open_tab(page, "Parse")
+    upload(panel, photo)
+    panel.get_by_role("button", name="Parse", exact=True).click()
+    assert wait_image(panel, "Parsed face") == [512, 512]
+    parsed_src = block(panel, "Parsed face").locator("img").first.get_attribute("src")
+    panel.get_by_role("combobox", name="Send to tab").click()
+    option = page.get_by_role("option").last
+    target = option.inner_text().strip()
+    assert target and target != "Parse"
+    option.click()
+    panel.get_by_role("button", name="Send parsed face", exact=True).click()
+    page.get_by_role("tab", name=target, exact=True, selected=True).wait_for(timeout=30_000)
+    other = page.get_by_role("tabpanel").filter(visible=True).first
+    assert wait_image(other, "Photo") == [512, 512]
+    sent_src = block(other, "Photo").locator("img").first.get_attribute("src")
+    # the same pixels as the parse result (not the original photo): both are lossless PNGs of one array
+    assert decode(page, sent_src) == decode(page, parsed_src)
+    assert decode(page, sent_src) != Image.open(photo).convert("RGB").tobytes()
+    shoot(page, artifacts, f"sent_parse_to_{target.lower()}")
+    assert not page.js_errors, page.js_errors
+
+
+def decode(page, src: str) -> bytes:
+    """The RGB pixels of an image URL the page shows."""
+    import io
+
+    body = page.request.get(src).body()
+    return Image.open(io.BytesIO(body)).convert("RGB").tobytes()
+
+
+UNNAMED = re.compile(r'^\s*- (button|combobox|textbox|spinbutton|slider|radio|checkbox|tab)\b(?! ")')
+
+
+def test_phone_layout(browser, artifacts):
+    """390 x 844 (a phone): every tab is visible (none in an overflow menu), no page is wider than the screen,
+    and every control has an accessible name (except Gradio's example thumbnails, an img with alt="")."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(shared_server().url, wait_until="domcontentloaded", timeout=120_000)
+    page.get_by_role("tab", name="Analyze").wait_for(timeout=120_000)
+    tabs = page.get_by_role("tab").all()
+    names = [t.inner_text().strip() for t in tabs]
+    assert len(tabs) >= 7 and all(t.is_visible() for t in tabs), names
+    for name in names:
+        panel = open_tab(page, name)
+        page.wait_for_timeout(500)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{name}: the page is {width} px wide on a 390 px screen"
+        thumbnails = panel.locator(".gallery button").count()
+        unnamed = [line for line in panel.aria_snapshot().splitlines() if UNNAMED.match(line)]
+        assert len(unnamed) <= thumbnails, (name, unnamed)
+        send = panel.get_by_role("combobox", name="Send to tab")
+        if send.count():
+            box = send.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+        if name in ("Analyze", "Parse", "VAE", "Pose"):
+            shoot(page, artifacts, f"phone_{name.lower()}")
+    context.close()
+    assert not errors, errors

@@ -1,5 +1,9 @@
 """Load, bounded: 16 concurrent /analyze requests from 4 gradio_client clients, all answered correctly;
-3 rounds, and the server's memory does not keep growing across them. Prints the numbers (pytest -s).
+5 rounds, and the server's memory does not keep growing across them. Prints the numbers (pytest -s).
+
+The first round or two raise RSS (worker threads, allocator pools filling up: warm-up); after that it must
+stay flat. Uncapped, glibc's per-thread malloc arenas made it climb for ~5 rounds (531, 558, 610, 643, 688,
+688 MiB); apps.common.serve() caps them (limit_malloc_arenas), and `python -m benchmarks.memory` measures it.
 """
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from tests.served_app import shared_server  # noqa: E402
 
-CLIENTS, PER_CLIENT, ROUNDS = 4, 4, 3
+CLIENTS, PER_CLIENT, ROUNDS = 4, 4, 5
 REQUEST_TIMEOUT = 600  # s: a request queued behind 15 others on a loaded 2-core CPU
-GROWTH_LIMIT_MB = 200  # allowed RSS growth from the end of round 1 to the end of round 3
+GROWTH_LIMIT_MB = 200  # allowed RSS growth from the end of round 1 to the end of the last round
+WARM_ROUNDS = 2        # rounds that may still grow (warm-up) ...
+LATER_GROWTH_MB = 40   # ... then at most this much more over the later rounds (48 requests: < 1 MiB each)
 
 
 def test_queue_is_bounded():
@@ -57,5 +63,10 @@ def test_concurrent_requests_memory_flat(astronaut, tmp_path):
               f"{rss[-1] / 2 ** 20:.0f} MiB")
         assert server.alive()
     growth = (rss[-1] - rss[1]) / 2 ** 20
-    print(f"RSS growth from round 1 to round {ROUNDS}: {growth:+.0f} MiB (limit {GROWTH_LIMIT_MB} MiB)")
-    assert growth < GROWTH_LIMIT_MB, [f"{x / 2 ** 20:.0f} MiB" for x in rss]
+    later = (max(rss[WARM_ROUNDS + 1:]) - rss[WARM_ROUNDS]) / 2 ** 20
+    numbers = ", ".join(f"{x / 2 ** 20:.0f}" for x in rss)
+    print(f"RSS after warm-up and rounds 1-{ROUNDS}: {numbers} MiB; growth from round 1 to round {ROUNDS}: "
+          f"{growth:+.0f} MiB (limit {GROWTH_LIMIT_MB}); after round {WARM_ROUNDS}: {later:+.0f} MiB at most "
+          f"(limit {LATER_GROWTH_MB})")
+    assert growth < GROWTH_LIMIT_MB, numbers
+    assert later < LATER_GROWTH_MB, f"RSS keeps growing after warm-up: {numbers} MiB"
