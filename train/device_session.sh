@@ -56,6 +56,12 @@ start)
     launch "$(g 3)" vae-$v -m train.vae --model masked-vae --variant $v --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \
       --minutes "$M" --device cuda --lr 1e-4
   done ;;
+start-pose)  # issue 6 (next session): the model and the thesis's ablation without the sampling module
+  M=${2:?minutes}
+  W=/root/weights/mobilefacenet_casia/model.safetensors
+  launch 0 pose -m train.pose --shards $DATA --ckpt $CKPT/pose --out $RUN/pose --minutes "$M" --device cuda --arcface $W
+  launch 1 pose-nosampler -m train.pose --no-sampler --shards $DATA --ckpt $CKPT/pose-nosampler --out $RUN/pose \
+    --minutes "$M" --device cuda --arcface $W ;;
 start-extra)
   M=${2:?minutes}
   launch 0 multistage -m train.vae --model multistage-vae --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \
