@@ -1,0 +1,50 @@
+"""README figures from public images only (skimage's astronaut, public domain) and our own outputs.
+
+    python -m docs.figures mask2face     # docs/mask2face_astronaut.png
+
+No dataset photo is copied into the repository: every input here is the astronaut or a face our models made.
+"""
+from __future__ import annotations
+
+import sys
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from core.labels import ID, colorize
+
+
+def tile(images: list[np.ndarray], size: int = 256) -> np.ndarray:
+    return np.concatenate([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images], 1)
+
+
+def mask2face() -> None:
+    from skimage import data
+
+    from core.pipelines import mask2face as M
+
+    photo = data.astronaut()
+    pm = M.mask_from_photo(photo)
+    labels = pm.labels
+    recon = M.generate(labels, style_image=pm.crop, style_labels=labels, seed=0).image
+    seeds = [M.generate(labels, seed=s).image for s in (1, 2)]
+    # an edit by painting: a wider open mouth and longer hair on the parsed mask
+    edited = labels.copy()
+    ys, xs = np.nonzero(np.isin(labels, (ID["mouth"], ID["upper_lip"], ID["lower_lip"])))
+    cy, cx = int(ys.mean()), int(xs.mean())
+    cv2.ellipse(edited, (cx, cy), (int((xs.max() - xs.min()) * 0.55), 13), 0, 0, 360, ID["mouth"], -1)
+    face_edit = M.generate(edited, style_image=pm.crop, style_labels=labels, seed=0).image
+    # style of a generated (seed 2) face on the astronaut's mask: the reference is our own output
+    ref = seeds[1]
+    ref_labels = labels
+    styled = M.generate(labels, style_image=ref, style_labels=ref_labels, seed=0).image
+    rows = [tile([colorize(labels), pm.crop, recon, seeds[0], seeds[1]]),
+            tile([colorize(edited), face_edit, ref, styled, np.full_like(ref, 255)])]
+    Image.fromarray(np.concatenate(rows, 0)).save("docs/mask2face_astronaut.png")
+    print("docs/mask2face_astronaut.png: row 1 mask | photo crop | from own styles | seed 1 | seed 2; "
+          "row 2 painted mask (open mouth) | regenerated | reference (seed 2) | mask with its styles")
+
+
+if __name__ == "__main__":
+    {"mask2face": mask2face}[sys.argv[1]]()
