@@ -83,12 +83,13 @@ def test_same_identity_is_closer(net, crops):
 def test_loss_is_differentiable(net, crops):
     x, _ = crops
     loss = M.IdentityLoss(net)
+    first, second = x[0:6:3], x[1:7:3]                # two people; another photo of each
     with torch.no_grad():
-        target = loss.embed(x[1:7:3])                 # another photo of each of two people
-        assert float(loss(x[:2], x[:2]).abs().max()) < 1e-5            # same image: zero loss
-        assert torch.allclose(loss(x[0:6:3], target), loss(x[0:6:3], x[1:7:3]), atol=1e-5)  # precomputed target
-    a = x[0:6:3].clone().requires_grad_(True)
-    value = loss(a, target)
-    assert value.shape == (2,) and bool((value > 0).all())
+        e1, e2 = loss.embed(first), loss.embed(second)
+        assert float(loss(first, e1).abs().max()) < 1e-5  # same image: zero loss
+    a = first.clone().requires_grad_(True)
+    value = loss(a, e2)                                   # precomputed target descriptors
+    assert value.shape == (2,) and torch.allclose(value.detach(), 1 - (e1 * e2).sum(1), atol=1e-5)
+    assert bool((value > 0).all())
     value.sum().backward()
     assert a.grad is not None and torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
