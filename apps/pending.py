@@ -8,7 +8,6 @@ from apps.common import model_status
 # capability -> (models it needs, what will train them)
 PENDING = {
     "Pose": (["pose-sampler", "pose-inpainter"], "pixel attention sampling + inpainting, Yin ch. 3"),
-    "De-occlusion": (["deocclusion"], "segmentation-guided inpainting, Yin ch. 5"),
     "Invert & edit": (["stylegan", "mtv-tsa-encoder"], "StyleGAN2 + MTV-TSA encoder; trainer: python -m train.stylegan"),
 }
 

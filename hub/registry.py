@@ -151,7 +151,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="deocclusion",
         model_class=_deocclusion,
         files={
-            "README.md": "4dcb1e225866333a9c2eaf6ab054151fcfe9eb296875d6dfd294350bbef10459",
+            "README.md": "6433f8d57a224775509483862fd4992cd9658394b6b2bb62006bbc61d2721384",
             "config.json": "04c3446d4ef7e8e277da2863e450ebb4da6e79d1d50536a7718a7e65563b6b0d",
             "model.safetensors": "b0090e088bfa21455b5ecd37705bed0ee805d972f87e3982985881586709c104",
         },

@@ -16,7 +16,7 @@ from core.labels import ID  # noqa: E402
 from tests.masks import editor, face_mask, save_mask  # noqa: E402
 from tests.served_app import shared_server  # noqa: E402
 
-ENDPOINTS = ["/analyze", "/parse", "/mask2face", "/mask2face_photo", "/reconstruct", "/sample", "/interpolate"]
+ENDPOINTS = ["/analyze", "/parse", "/mask2face", "/mask2face_photo", "/deocclude", "/reconstruct", "/sample", "/interpolate"]
 TIMEOUT = 240  # s per request: first model load on a loaded 2-core CPU
 
 
