@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from train.resume_pack import load_opt, opt_tensors
+
 from core.labels import FLIP_PERM, ID, PALETTE
 from core.models.mask2face import MODEL_CLASSES, Mask2Face, MultiscaleDiscriminator, one_hot
 from train.shards import load_source
@@ -204,25 +206,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------
 # checkpoint (safetensors + json; optimiser moments flattened)
 # ---------------------------------------------------------------------------------------------------
-def opt_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    out = {}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            out[f"{prefix}.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(float(v))).detach().cpu().contiguous()
-    return out
-
-
-def load_opt(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
-    sd = opt.state_dict()
-    state: dict[int, dict] = {}
-    for key, v in tensors.items():
-        if key.startswith(prefix + "."):
-            _, i, k = key.split(".", 2)
-            state.setdefault(int(i), {})[k] = v
-    sd["state"] = state
-    opt.load_state_dict(sd)
-
-
 def state_path(ckpt: str, name: str) -> str:
     return os.path.join(ckpt, name)
 

@@ -68,6 +68,7 @@ from safetensors.torch import load_file, save_file
 from core.models.pose import (PixelAttentionSampler, PoseInpainter, ProjectionDiscriminator, affine_grid_px, edit_pose,
                               invert_affine, preprocess, region_maps, target_landmarks)
 from train.pose_data import SIZE, Data
+from train.resume_pack import load_opt, opt_tensors
 
 SMOKE_SAMPLER = dict(widths=(8, 16, 24, 32), blocks=1, cond_dim=32, flow_res=64)
 SMOKE_INPAINTER = dict(widths=(8, 16, 24, 32, 32), blocks=1, cond_dim=32, id_dim=32, id_width=8)
@@ -220,29 +221,6 @@ def load_face_features(path: str | None, dev) -> FaceFeatures | None:
 
 def grey_outside(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return x * m + 0.5 * (1 - m)
-
-
-# ---------------------------------------------------------------------------------------- checkpoint
-
-def opt_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    out = {}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            out[f"{prefix}.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(float(v))).detach().cpu().contiguous()
-    return out
-
-
-def load_opt(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
-    state: dict[int, dict] = {}
-    for key, v in tensors.items():
-        if key.startswith(prefix + "."):
-            _, i, k = key.split(".", 2)
-            state.setdefault(int(i), {})[k] = v
-    if not state:
-        return  # e.g. a state brought home by train.resume_pack (moments dropped): Adam restarts
-    sd = opt.state_dict()
-    sd["state"] = state
-    opt.load_state_dict(sd)
 
 
 # ------------------------------------------------------------------------------------------------ training

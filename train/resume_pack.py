@@ -19,6 +19,28 @@ from safetensors.torch import load_file, save_file
 from core.models.common import split_by_size
 
 
+# Adam moments flattened into safetensors keys "<prefix>.<param index>.<name>" (what the GAN trainers save)
+def opt_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            out[f"{prefix}.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(float(v))).detach().cpu().contiguous()
+    return out
+
+
+def load_opt(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "."):
+            _, i, k = key.split(".", 2)
+            state.setdefault(int(i), {})[k] = v
+    if not state:
+        return  # e.g. a state brought home by `pack` (moments dropped): Adam restarts
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
 def pack(state: str, outdir: str, prefix: str) -> list[str]:
     t = load_file(state)
     t = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in t.items() if not k.startswith("opt")}
