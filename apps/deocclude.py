@@ -162,8 +162,10 @@ def deocclude(photo: str, mask=None, face_index=0, hair: bool = False, keep_glas
     image = load_image(require_image(photo))
     load(progress)
     user = None
+    if isinstance(mask, str) and mask and not os.path.exists(mask):
+        raise FaceLabError("The mask image could not be opened: upload it again (white = remove, the photo's size).")
     if mask is not None and not (isinstance(mask, str) and not mask):
-        user = D.read_mask(mask if not isinstance(mask, str) else require_image(mask), image.shape[:2])
+        user = D.read_mask(mask, image.shape[:2])
     res = D.deocclude_photo(image, face_number(face_index), mask=user, hair=bool(hair), glasses=not keep_glasses)
     used = D.mask_to_photo(res.mask, res.matrix, image.shape[:2]) if user is None else user
     if not res.mask.any():
