@@ -62,6 +62,26 @@ start-pose)  # issue 6 (next session): the model and the thesis's ablation witho
   launch 0 pose -m train.pose --shards $DATA --ckpt $CKPT/pose --out $RUN/pose --minutes "$M" --device cuda --arcface $W
   launch 1 pose-nosampler -m train.pose --no-sampler --shards $DATA --ckpt $CKPT/pose-nosampler --out $RUN/pose \
     --minutes "$M" --device cuda --arcface $W ;;
+start-gan)  # issue 5 + 6 (session 3): pose, pose ablation, StyleGAN; attributes -> G snapshot -> directions -> encoder
+  M=${2:?minutes}; SNAP=${3:-13}   # minutes after launch at which GPU 3 takes the StyleGAN snapshot it builds on
+  W=/root/weights/mobilefacenet_casia/model.safetensors
+  launch 0 pose -m train.pose --shards $DATA --ckpt $CKPT/pose --out $RUN/pose --minutes "$M" --device cuda --arcface $W
+  launch 1 pose-nosampler -m train.pose --no-sampler --shards $DATA --ckpt $CKPT/pose-nosampler --out $RUN/pose \
+    --minutes "$M" --device cuda --arcface $W
+  launch 2 stylegan -m train.stylegan --shards $DATA --ckpt $CKPT/stylegan --out $RUN/stylegan --minutes "$M" \
+    --device cuda --ckpt-minutes 3
+  CUDA_VISIBLE_DEVICES=3 PYTHONUNBUFFERED=1 setsid nohup bash train/gan_chain.sh "$M" "$SNAP" > "$LOGS/gan-chain.log" 2>&1 < /dev/null &
+  echo "started gan-chain on GPU 3 (snapshot at $SNAP min)" ;;
+pack-gan)  # session 3: exported models, metrics, grids, logs + the StyleGAN resume state (G, G_ema, D fp16, no Adam)
+  mkdir -p /root/pack; rm -f /root/pack/*
+  mkdir -p /root/run/resume-stylegan && python3 -c "
+import json, shutil; s = json.load(open('$CKPT/stylegan/state.json'))
+[shutil.copy('$CKPT/stylegan/' + f, '/root/run/resume-stylegan/') for f in s['files']]
+s['optim_files'] = []; json.dump(s, open('/root/run/resume-stylegan/state.json', 'w'))"
+  (cd /root && find run logs -type f \( -path 'run/*' -o -name '*.log' \) | grep -v '^run/stylegan/' | sort > /root/files.txt)
+  (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
+  (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
+  ls -la /root/pack ;;
 start-extra)
   M=${2:?minutes}
   launch 0 multistage -m train.vae --model multistage-vae --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \

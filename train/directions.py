@@ -1,0 +1,321 @@
+"""Fit attribute sliders for the 128 px StyleGAN2: InterFaceGAN directions in W (Shen et al., CVPR 2020).
+
+    python -m train.directions --generator out/stylegan/stylegan-ema --attributes out/attributes/attributes \
+        --out out/directions --device cuda [--samples 20000] [--truncation 0.7]
+    python -m train.directions --smoke --device cpu --attributes /tmp/attr_out/attributes --out /tmp/dir_out
+
+1. Sample z, w = mapping(z, truncation) (one w per sample), image = synthesis(w broadcast to every layer,
+   noise 'const'), label it with the AttributeNet (bf16, batched).
+2. One unit normal n per slider (InterFaceGAN sec. 2.2): binary heads -> logistic regression (L-BFGS, small L2)
+   on the samples with the top / bottom `--fraction` of the head's logit (sec. 3.1 keeps the extremes);
+   regression heads -> ridge least squares of the (standardised) value on w - w_avg. n = normalised weights.
+3. Conditional manipulation (sec. 2.3): each slider's n is projected orthogonal to the span of the raw normals
+   of the attributes it should leave alone (CONDITION below), then renormalised.
+4. Unit: std of <w - w_avg, n> over the samples; layer range per slider (LAYERS); both stored.
+5. Held-out check: for `--eval` fresh samples, edit +-2 units on the slider's layers, relabel, report
+   d(attribute)/d(unit) for every head (the entanglement matrix) and the accuracy of each boundary.
+Out: --out/directions/ (directions.safetensors + directions.json), --out/directions_metrics.json,
+--out/directions_grid.png (one row per slider: -3 ... +3 units on 4 held-out samples).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from core.models.attributes import AttributeNet
+from core.models.directions import apply_edits, load_directions
+from core.models.stylegan import StyleGAN2Generator
+
+# slider -> heads whose (raw) directions it is made orthogonal to. Pose and expression are kept out of the
+# identity-ish sliders and vice versa; gender is not conditioned on age (and age not on beard) to keep the
+# two main sliders strong; eyeglasses is kept away from age and gender (InterFaceGAN Fig. 5's example).
+CONDITION = {
+    "age": ["gender", "eyeglasses", "yaw", "smile"],
+    "gender": ["eyeglasses", "yaw", "smile"],
+    "smile": ["yaw", "pitch", "gender", "age"],
+    "eyeglasses": ["age", "gender", "yaw"],
+    "yaw": ["smile", "pitch", "mouth_open"],
+    "pitch": ["yaw", "smile"],
+    "bangs": ["gender", "age", "yaw", "hat"],
+    "hat": ["gender", "age", "yaw", "bangs"],
+    "beard": ["age", "yaw", "smile"],
+    "mouth_open": ["yaw", "pitch", "smile"],
+    "blond_hair": ["gender", "age", "black_hair"],
+    "black_hair": ["gender", "age", "blond_hair"],
+}
+# w+ layers [first, last] each slider edits (12 layers at 128 px, see core/models/stylegan.py: 0-5 = 4-16 px
+# shape and pose, 6-11 = 32-128 px texture and colour)
+LAYERS = {"yaw": (0, 3), "pitch": (0, 3), "age": (0, 7), "gender": (0, 7), "eyeglasses": (0, 7),
+          "smile": (2, 5), "mouth_open": (2, 5), "bangs": (2, 7), "hat": (0, 7), "beard": (2, 7),
+          "blond_hair": (6, 11), "black_hair": (6, 11)}
+SLIDERS = ["age", "gender", "smile", "eyeglasses", "yaw", "bangs", "pitch", "mouth_open", "hat", "beard",
+           "blond_hair", "black_hair"]
+REQUIRED = ["age", "gender", "smile", "eyeglasses", "yaw", "bangs"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="fit InterFaceGAN attribute directions in W")
+    p.add_argument("--generator", default=None, help="StyleGAN2Generator folder (from_pretrained)")
+    p.add_argument("--attributes", required=True, help="AttributeNet folder (from_pretrained)")
+    p.add_argument("--out", default="out/directions")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--samples", type=int, default=20000)
+    p.add_argument("--eval", type=int, default=256, help="held-out samples for the entanglement matrix")
+    p.add_argument("--truncation", type=float, default=0.7, help="psi of the sampled w (1 = none)")
+    p.add_argument("--fraction", type=float, default=0.3, help="top / bottom share used for binary boundaries")
+    p.add_argument("--min-r2", type=float, default=0.1,
+                   help="keep an optional slider only if its boundary explains this much (R2 or 2*AUC-1)")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke", action="store_true", help="tiny random generator on CPU, 256 samples")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+@torch.no_grad()
+def sample(G: StyleGAN2Generator, net: AttributeNet, n: int, psi: float, batch: int, seed: int,
+           dev: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """-> w [n, w_dim] float32 (CPU), probabilities / values {head: [n]}, raw outputs {head: [n]} (logits)."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    ws, raws = [], []
+    for i in range(0, n, batch):
+        z = torch.randn(min(batch, n - i), G.z_dim, generator=g).to(dev)
+        w = G.mapping(z, truncation_psi=psi)                                  # [B, num_ws, w_dim]
+        raws.append(label_raw(G, net, w))
+        ws.append(w[:, 0].float().cpu())
+    raw = torch.cat(raws)
+    return torch.cat(ws), net.decode(raw.to(next(net.buffers()).device)), {h: raw[:, i] for i, h in enumerate(net.names)}
+
+
+@torch.no_grad()
+def label_raw(G: StyleGAN2Generator, net: AttributeNet, ws: torch.Tensor) -> torch.Tensor:
+    """ws [B, num_ws, w_dim] -> raw AttributeNet outputs [B, H] float32 (CPU)."""
+    dev = ws.device
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        img = G.synthesis(ws, noise_mode="const").clamp(-1, 1)               # [B, 3, 128, 128]
+        if img.shape[-1] != 128:
+            img = F.interpolate(img.float(), size=(128, 128), mode="bilinear", antialias=True, align_corners=False)
+        return net.forward_raw(img).float().cpu()
+
+
+def edit_labels(G, net, w: torch.Tensor, dirs: dict, name: str, value: float, batch: int, dev) -> dict:
+    out = []
+    for i in range(0, len(w), batch):
+        ws = w[i:i + batch].to(dev)[:, None].repeat(1, G.num_ws, 1)
+        out.append(label_raw(G, net, apply_edits(ws, dirs, {name: value})))
+    return net.decode(torch.cat(out).to(next(net.buffers()).device))
+
+
+# ------------------------------------------------------------------------------------------------ fitting
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3) -> torch.Tensor:
+    """Logistic regression (L-BFGS) of y in {0, 1} on standardised x [n, d] -> weights [d] (bias dropped)."""
+    w = torch.zeros(x.shape[1] + 1, dtype=x.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(x @ w[:-1] + w[-1], y) + l2 * w[:-1].square().sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return w.detach()[:-1]
+
+
+def fit_ridge(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-2) -> torch.Tensor:
+    """Ridge least squares of standardised y on centred x [n, d] -> weights [d]."""
+    a = x.T @ x + l2 * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
+    return torch.linalg.solve(a, x.T @ y)
+
+
+def fit_direction(dw: torch.Tensor, raw: torch.Tensor, binary: bool, fraction: float, train: torch.Tensor,
+                  test: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """dw [n, d] = w - w_avg (float64), raw [n] head output -> unit normal n [d], fit info (held-out quality).
+
+    InterFaceGAN fits in W itself; we whiten nothing (W is roughly isotropic after the mapping's
+    normalisation) but scale by the per-dimension std before fitting and map the weights back."""
+    sd = dw[train].std(0).clamp(min=1e-6)
+    x = dw / sd
+    if binary:
+        lo, hi = torch.quantile(raw[train], fraction), torch.quantile(raw[train], 1 - fraction)
+        sel = train[(raw[train] <= lo) | (raw[train] >= hi)]
+        coef = fit_logistic(x[sel], (raw[sel] >= hi).to(x.dtype))
+        s = x[test] @ coef
+        t_lo, t_hi = torch.quantile(raw[test], fraction), torch.quantile(raw[test], 1 - fraction)
+        m = (raw[test] <= t_lo) | (raw[test] >= t_hi)
+        acc = float(((s[m] > s[m].median()) == (raw[test][m] >= t_hi)).double().mean()) if m.any() else float("nan")
+        r = float(torch.corrcoef(torch.stack([s, raw[test]]))[0, 1])
+        info = {"fit": f"logistic regression on top/bottom {fraction:.0%} of the head's logit",
+                "heldout_extreme_acc": round(acc, 4), "heldout_r": round(r, 4), "quality": round(r * r, 4)}
+    else:
+        mu, sdy = raw[train].mean(), raw[train].std().clamp(min=1e-6)
+        coef = fit_ridge(x[train] - x[train].mean(0), (raw[train] - mu) / sdy)
+        pred = (x[test] - x[train].mean(0)) @ coef
+        yt = (raw[test] - mu) / sdy
+        r2 = float(1 - ((pred - yt) ** 2).mean() / yt.var().clamp(min=1e-12))
+        info = {"fit": "ridge least squares of the standardised value", "heldout_r2": round(r2, 4),
+                "quality": round(r2, 4)}
+    n = coef / sd  # back to W coordinates: score = <dw / sd, coef> = <dw, coef / sd>
+    return n / n.norm(), info
+
+
+def condition(normals: dict[str, torch.Tensor], name: str, others: list[str]) -> torch.Tensor:
+    """InterFaceGAN sec. 2.3: remove from n_name its component in span{n_o : o in others} (Gram-Schmidt basis)."""
+    basis = []
+    for o in others:
+        if o == name or o not in normals:
+            continue
+        v = normals[o].clone()
+        for b in basis:
+            v -= (v @ b) * b
+        if v.norm() > 1e-6:
+            basis.append(v / v.norm())
+    n = normals[name].clone()
+    for b in basis:
+        n -= (n @ b) * b
+    return n / n.norm()
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+def entanglement(G, net, w_eval: torch.Tensor, dirs: dict, heads: list[str], batch: int, dev, spread: dict) -> dict:
+    """Per slider: d(head)/d(unit) from -2 and +2 unit edits, for every head, raw and in units of the head's
+    std over the samples (`_z`), plus the share of the own change that is the largest (diagonal dominance)."""
+    res = {}
+    for name in dirs:
+        plus = edit_labels(G, net, w_eval, dirs, name, 2.0, batch, dev)
+        minus = edit_labels(G, net, w_eval, dirs, name, -2.0, batch, dev)
+        per = {h: float((plus[h] - minus[h]).mean() / 4) for h in heads}
+        per_z = {h: per[h] / max(spread[h], 1e-6) for h in heads}
+        others = {h: abs(v) for h, v in per_z.items() if h != name}
+        res[name] = {"per_unit": {h: round(v, 4) for h, v in per.items()},
+                     "per_unit_z": {h: round(v, 4) for h, v in per_z.items()},
+                     "own_z": round(per_z[name], 4),
+                     "worst_other": max(others, key=others.get) if others else None,
+                     "worst_other_z": round(max(others.values()), 4) if others else 0.0}
+    return res
+
+
+def grid_png(G, dirs: dict, w: torch.Tensor, path: str, dev, values=(-3, -1.5, 0, 1.5, 3)) -> None:
+    """One row per slider and sample: the sample edited at each value (slider units)."""
+    from PIL import Image
+
+    rows = []
+    with torch.no_grad():
+        for name in dirs:
+            ws = w.to(dev)[:, None].repeat(1, G.num_ws, 1)
+            cols = [G.synthesis(apply_edits(ws, dirs, {name: v}), noise_mode="const").float().clamp(-1, 1)
+                    for v in values]                                         # each [S, 3, R, R]
+            rows.append(torch.cat(cols, 3))                                  # [S, 3, R, R * V]
+    img = torch.cat([r for r in rows], 0)                                    # [S * sliders, 3, R, R * V]
+    img = torch.cat(list(img), 1)                                            # [3, R * rows, R * V]
+    Image.fromarray(((img.permute(1, 2, 0) + 1) * 127.5 + 0.5).clamp(0, 255).byte().cpu().numpy()).save(path)
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+def smoke_generator(folder: str) -> str:
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(channel_base=256, channel_max=32, mapping_layers=2)
+    G.save_pretrained(folder)
+    return folder
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    t0 = time.time()
+    dev = torch.device(args.device)
+    if args.smoke:
+        torch.set_num_threads(1)
+        args.samples, args.eval, args.batch = 256, 32, 32
+        if args.generator is None:
+            args.generator = smoke_generator(tempfile.mkdtemp(prefix="smoke_gen_"))
+    if args.generator is None:
+        raise SystemExit("--generator is required (a StyleGAN2Generator folder)")
+    torch.backends.cudnn.benchmark = True
+    G = StyleGAN2Generator.from_pretrained(args.generator, device=dev).eval()
+    net = AttributeNet.from_pretrained(args.attributes, device=dev).eval()
+    heads = list(net.names)
+    print(f"generator {args.generator} ({G.img_resolution} px, {G.num_ws} ws), attribute heads {heads}", flush=True)
+
+    w, val, raw = sample(G, net, args.samples, args.truncation, args.batch, args.seed, dev)
+    print(f"labelled {len(w)} samples in {time.time() - t0:.0f}s; "
+          + " ".join(f"{h} {float(val[h].mean()):.3g}+-{float(val[h].std()):.2g}" for h in heads), flush=True)
+    w_avg = G.w_avg.float().cpu()
+    dw = (w - w_avg).double()
+    perm = torch.randperm(len(w), generator=torch.Generator().manual_seed(args.seed))
+    n_test = max(len(w) // 10, 8)
+    test, train = perm[:n_test], perm[n_test:]
+
+    normals, fits = {}, {}
+    for name in [s for s in SLIDERS if s in heads]:
+        binary = net.kinds[heads.index(name)] == "binary"
+        r = raw[name].double()
+        if r.std() < 1e-6:
+            print(f"{name}: constant labels on the samples; skipped", flush=True)
+            continue
+        normals[name], fits[name] = fit_direction(dw, r, binary, args.fraction, train, test)
+        print(f"{name}: {fits[name]}", flush=True)
+    kept = [s for s in normals if s in REQUIRED or fits[s]["quality"] >= args.min_r2]
+    dropped = {s: fits[s]["quality"] for s in normals if s not in kept}
+    if dropped:
+        print(f"optional sliders dropped (boundary quality < {args.min_r2}): {dropped}", flush=True)
+
+    sliders, vecs = {}, {}
+    for name in kept:
+        cond = [o for o in CONDITION.get(name, []) if o in normals]
+        n = condition(normals, name, cond)
+        proj = dw @ n
+        sliders[name] = {"std": round(float(proj.std()), 6), "layers": list(LAYERS.get(name, (0, G.num_ws - 1))),
+                         "conditioned_on": cond, "cos_to_raw": round(float(n @ normals[name]), 4),
+                         "kind": net.kinds[heads.index(name)], **fits[name]}
+        vecs[name] = n.float().contiguous()
+
+    os.makedirs(os.path.join(args.out, "directions"), exist_ok=True)
+    folder = os.path.join(args.out, "directions")
+    save_file(vecs, os.path.join(folder, "directions.safetensors"))
+    meta = {"sliders": sliders, "generator": os.path.abspath(args.generator),
+            "generator_config": {k: G.config[k] for k in ("z_dim", "w_dim", "img_resolution")},
+            "attributes": os.path.abspath(args.attributes), "samples": len(w), "truncation": args.truncation,
+            "unit": "1 = one std of <w - w_avg, n> over the samples", "edit": "ws[:, first:last+1] += value * std * n",
+            "method": "InterFaceGAN (Shen et al. 2020): linear boundaries in W, conditional projection (sec. 2.3)"}
+    with open(os.path.join(folder, "directions.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+
+    dirs = load_directions(folder, device=dev)
+    w_eval, val_eval, _ = sample(G, net, args.eval, args.truncation, args.batch, args.seed + 1, dev)
+    spread = {h: float(val[h].std()) for h in heads}
+    ent = entanglement(G, net, w_eval, dirs, heads, args.batch, dev, spread)
+    cos = {a: {b: round(float(vecs[a] @ vecs[b]), 3) for b in vecs} for a in vecs}
+    metrics = {"samples": len(w), "eval_samples": len(w_eval), "truncation": args.truncation,
+               "label_mean": {h: round(float(val[h].mean()), 4) for h in heads},
+               "label_std": {h: round(spread[h], 4) for h in heads},
+               "fits": fits, "dropped": dropped, "entanglement": ent, "cosine": cos}
+    with open(os.path.join(args.out, "directions_metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    meta["metrics_summary"] = {s: {"quality": fits[s]["quality"], "own_per_unit": ent[s]["per_unit"][s],
+                                   "own_z": ent[s]["own_z"], "worst_other": ent[s]["worst_other"],
+                                   "worst_other_z": ent[s]["worst_other_z"]} for s in sliders}
+    with open(os.path.join(folder, "directions.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    grid_png(G, dirs, w_eval[:2 if args.smoke else 4], os.path.join(args.out, "directions_grid.png"), dev)
+    for s in sliders:
+        e = ent[s]
+        print(f"{s:11s} layers {sliders[s]['layers']} std {sliders[s]['std']:.3f} quality {fits[s]['quality']:.3f} "
+              f"own/unit {e['per_unit'][s]:+.4f} ({e['own_z']:+.3f} sd) worst other {e['worst_other']} "
+              f"{e['worst_other_z']:.3f} sd", flush=True)
+    print(f"wrote {args.out}: directions/directions.safetensors, directions/directions.json, directions_metrics.json, "
+          f"directions_grid.png; done in {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
