@@ -12,7 +12,7 @@ import functools
 
 import gradio as gr
 
-from apps import analyze, deocclude, mask2face, parse, pending, vae
+from apps import analyze, deocclude, invert, mask2face, parse, pose, vae
 from apps.common import QUEUE, TabLinks, serve, tab_id  # noqa: F401  (QUEUE: served settings, read by tests)
 
 TITLE = "FaceLab: face synthesis and editing research, in the browser"
@@ -21,8 +21,7 @@ TITLE = "FaceLab: face synthesis and editing research, in the browser"
 def tabs() -> list[tuple[str, object]]:
     """(tab label, build function) in tab order; build() lays the tab out and returns (photo_input, result)."""
     return [("Analyze", analyze.build), ("Parse", parse.build), ("Mask-to-face", mask2face.build),
-            ("De-occlusion", deocclude.build),
-            *[(capability, functools.partial(pending.build, capability)) for capability in pending.PENDING],
+            ("De-occlusion", deocclude.build), ("Pose", pose.build), ("Invert & edit", invert.build),
             ("VAE", vae.build)]
 
 

@@ -6,7 +6,9 @@ Each FOLDER is a save_pretrained model folder (default: every bundled checkpoint
 Times the model's inference call the app makes, after 10 warm-up calls, with torch.cuda.synchronize
 around each call; prints the median and p95 in ms, fp32 and fp16 autocast, and the device name.
   parser: predict on 256 px; masked-vae: reconstruct 144 px; multistage-vae: reconstruct 128 px;
-  mask2face: encode_styles + generate 256 px (and generate alone); deocclusion: inpaint 256 px (incl. prior).
+  mask2face: encode_styles + generate 256 px (and generate alone); deocclusion: inpaint 256 px (incl. prior);
+  stylegan: synthesis 128 px (one slider update); mtv encoder: encode 128 px; pose: sampler + inpainter 128 px
+  (the sampler folder is timed with its sibling inpainter; a *nosampler* inpainter alone).
 """
 from __future__ import annotations
 
@@ -69,6 +71,38 @@ def calls(folder: str, dev: torch.device) -> dict:
         k = torch.zeros(1, 1, 256, 256, device=dev)
         k[..., 100:160, 60:200] = 1
         return {"inpaint 256": lambda: m.inpaint(x, k)}
+    if cls == "StyleGAN2Generator":
+        from core.models.stylegan import StyleGAN2Generator
+        m = StyleGAN2Generator.from_pretrained(folder, device=dev)
+        ws = m.mapping(torch.randn(1, m.z_dim, generator=g).to(dev))
+        return {"synthesis 128 (one slider update)": lambda: m.synthesis(ws, noise_mode="const", fused_modconv=True)}
+    if cls == "MTVEncoder":
+        from core.models.encoder import MTVEncoder
+        m = MTVEncoder.from_pretrained(folder, device=dev)
+        x = torch.rand(1, 3, 128, 128, generator=g).to(dev) * 2 - 1
+        return {"encode 128": lambda: m(x)}
+    if cls == "AttributeNet":
+        from core.models.attributes import AttributeNet
+        m = AttributeNet.from_pretrained(folder, device=dev)
+        x = torch.rand(1, 3, 128, 128, generator=g).to(dev) * 2 - 1
+        return {"attributes 128": lambda: m(x)}
+    if cls in ("PixelAttentionSampler", "PoseInpainter"):
+        from core.models.pose import PixelAttentionSampler, PoseInpainter, edit_pose, fit_template, target_landmarks
+        from train.shards import load_source
+        d = load_source("celeba_id", 128, root=os.environ.get("SHARDS", "/root/data"))
+        x = torch.from_numpy(d["images"][:1]).permute(0, 3, 1, 2).float().div(255).to(dev)
+        lm = torch.from_numpy(d["landmarks"][:1]).float().to(dev)
+        pose = torch.from_numpy(d["pose"][:1]).float().to(dev)
+        l3, p3 = fit_template(lm, pose[:, 0], pose[:, 1])
+        tgt, _ = target_landmarks(l3, p3, pose[:, 0] + 20, pose[:, 1], 128)
+        if cls == "PoseInpainter":
+            inp = PoseInpainter.from_pretrained(folder, device=dev)
+            samp_dir = os.path.join(os.path.dirname(folder.rstrip("/")), "pose-sampler")
+            samp = PixelAttentionSampler.from_pretrained(samp_dir, device=dev) if (
+                os.path.exists(samp_dir) and "nosampler" not in folder) else None
+            label = "sampler + inpainter 128" if samp is not None else "inpainter alone (no-sampler ablation) 128"
+            return {label: lambda: edit_pose(samp, inp, x, lm, tgt)}
+        return {}
     raise ValueError(f"{folder}: no benchmark for {cls}")
 
 

@@ -86,18 +86,114 @@ def _cmd_reconstruct(args) -> int:
 
 
 def register_sample(sub) -> None:
-    p = sub.add_parser("sample", help="a random face from the VAE prior (deterministic per seed)")
-    p.add_argument("--model", choices=["masked-vae", "multistage-vae"], default="masked-vae")
+    p = sub.add_parser("sample", help="a random face from the StyleGAN2 or a VAE prior (deterministic per seed)")
+    p.add_argument("--model", choices=["stylegan", "masked-vae", "multistage-vae"], default="stylegan")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="stylegan only: w = w_avg + T (w - w_avg); 1 = none (default), 0 = the mean face")
+    p.add_argument("--latent", default=None, metavar="CODE",
+                   help="stylegan only: also write the sample's latent code (.npz) for `edit`")
     p.add_argument("--out", required=True, help="PNG at the model's resolution")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args) -> int:
     from .cli import save_image
-    from .pipelines.vae import sample
+    from .errors import FaceLabError
 
-    save_image(args.out, sample(args.model, args.seed, 1)[0])
+    if args.model != "stylegan":
+        if args.truncation is not None or args.latent:
+            raise FaceLabError("--truncation and --latent are for --model stylegan.")
+        from .pipelines.vae import sample
+
+        save_image(args.out, sample(args.model, args.seed, 1)[0])
+        return 0
+    from .pipelines import gan
+
+    res = gan.sample(args.seed, 1.0 if args.truncation is None else args.truncation)
+    save_image(args.out, res.image)
+    if args.latent:
+        _write_bytes(args.latent, gan.dump_code(res.code))
+    return 0
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    import os
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def register_invert(sub) -> None:
+    p = sub.add_parser("invert", help="StyleGAN2 inversion (MTV encoder): latent code + 128 px reconstruction")
+    p.add_argument("image", help="image file")
+    p.add_argument("--out", required=True, metavar="RECON", help="reconstruction PNG, 128 px (same crop as ALIGNED)")
+    p.add_argument("--latent", required=True, metavar="CODE", help="the latent code (.npz) for `edit`")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="Adam steps on w+ after the encoder (MSE + 1 - SSIM); 0 = the encoder's code")
+    p.add_argument("--aligned", default=None, metavar="ALIGNED", help="the aligned 128 px input crop")
+    p.add_argument("--pasted", default=None, metavar="PASTED", help="the photo with the reconstruction pasted back")
+    p.add_argument("--face", type=int, default=0, help="face index, 0 = largest")
+    p.set_defaults(func=_cmd_invert)
+
+
+def _cmd_invert(args) -> int:
+    import json
+    import sys
+
+    from .cli import save_image
+    from .pipelines import gan
+
+    def progress(step, steps, loss):
+        print(f"refine {step}/{steps}: loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    res = gan.invert_photo(args.image, refine=args.refine, progress=progress, face=args.face)
+    save_image(args.out, res.reconstruction)
+    _write_bytes(args.latent, gan.dump_code(res.code))
+    if args.aligned:
+        save_image(args.aligned, res.crop)
+    if args.pasted:
+        save_image(args.pasted, res.pasted)
+    print(json.dumps(res.quality.to_json()), flush=True)
+    return 0
+
+
+def register_edit(sub) -> None:
+    p = sub.add_parser("edit", help="attribute sliders on a latent code (from `invert` or `sample --latent`)")
+    p.add_argument("code", nargs="?", help="latent code .npz")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE,...",
+                   help="slider values, e.g. age=2,smile=-1,yaw=1.5. Unit: one standard deviation of the "
+                        "generator's faces along the slider's direction (+-3 spans the data); 0 = no change. "
+                        "`edit --list` prints the sliders")
+    p.add_argument("--out", default=None, help="the edited face, PNG at the generator's resolution")
+    p.add_argument("--latent-out", default=None, metavar="CODE", help="also write the edited code (.npz)")
+    p.add_argument("--photo", default=None, help="the photo the code was inverted from (for --pasted)")
+    p.add_argument("--pasted", default=None, metavar="PASTED", help="the edit pasted back into --photo")
+    p.add_argument("--list", action="store_true", help="print the sliders (name, w+ layers, effect) and exit")
+    p.set_defaults(func=_cmd_edit)
+
+
+def _cmd_edit(args) -> int:
+    from .cli import save_image
+    from .errors import FaceLabError
+    from .pipelines import gan
+
+    if args.list:
+        for s in gan.sliders():
+            print(f"{s.name}: {s.info}", flush=True)
+        return 0
+    if not args.code or not args.out:
+        raise FaceLabError("edit needs CODE and --out (or --list).")
+    if bool(args.photo) != bool(args.pasted):
+        raise FaceLabError("--photo and --pasted go together (the photo, and where to write the edit pasted in it).")
+    code = gan.edit_code(gan.load_code(args.code), gan.parse_edits(args.set))
+    image = gan.decode(code)
+    save_image(args.out, image)
+    if args.latent_out:
+        _write_bytes(args.latent_out, gan.dump_code(code))
+    if args.pasted:
+        save_image(args.pasted, gan.paste(args.photo, image, code))
     return 0
 
 
@@ -186,4 +282,64 @@ def _cmd_deocclude(args) -> int:
     return 1 if failed else 0
 
 
-REGISTER: list = [register_parse, register_reconstruct, register_sample, register_mask2face, register_deocclude]
+def register_pose(sub) -> None:
+    p = sub.add_parser("pose", help="turn a face to a new yaw / pitch, or to the pose of a guide photo")
+    p.add_argument("image", help="image file, or a folder (then --out/--aligned-out are folders)")
+    p.add_argument("--yaw", type=float, default=None, metavar="DEG",
+                   help="absolute target yaw, degrees (> 0 = face turned to the image's right); "
+                        "default: the face's own")
+    p.add_argument("--pitch", type=float, default=None, metavar="DEG",
+                   help="absolute target pitch, degrees (> 0 = looking up); default: the face's own")
+    p.add_argument("--guide", default=None, metavar="PHOTO",
+                   help="take the target yaw / pitch from this photo's largest face (instead of --yaw/--pitch)")
+    p.add_argument("--out", required=True, help="the photo with the turned face pasted back, same size as the input")
+    p.add_argument("--aligned-out", default=None, metavar="CROP", help="the edited aligned face crop (128 px)")
+    p.add_argument("--measure", action="store_true",
+                   help="also print the yaw / pitch the front-end measures on the output crop (slower)")
+    p.add_argument("--face", type=int, default=0, help="face index, 0 = largest")
+    p.set_defaults(func=_cmd_pose)
+
+
+def _cmd_pose(args) -> int:
+    import os
+    import sys
+
+    from .cli import expand_inputs, save_image
+    from .errors import FaceLabError
+    from .pipelines.pose import check_angles, edit_photo, face_pose, guide_pose, measure_crop
+
+    if args.guide and (args.yaw is not None or args.pitch is not None):
+        raise FaceLabError("--guide sets the target pose: give either --guide or --yaw/--pitch, not both.")
+    if not args.guide and args.yaw is None and args.pitch is None:
+        raise FaceLabError("Give the target pose: --yaw and/or --pitch (degrees), or --guide PHOTO.")
+    yaw, pitch = guide_pose(args.guide) if args.guide else (args.yaw, args.pitch)
+    check_angles(0 if yaw is None else yaw, 0 if pitch is None else pitch)  # fail once, before any photo
+    inputs = expand_inputs([args.image])
+    batch = os.path.isdir(args.image)
+    failed = 0
+    for path in inputs:
+        stem = os.path.splitext(os.path.basename(path))[0] + ".png"
+        where = (lambda target: os.path.join(target, stem)) if batch else (lambda target: target)
+        try:
+            res = edit_photo(path, yaw, pitch, face=args.face)
+        except FaceLabError as e:
+            if not batch:
+                raise
+            print(f"{path}: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        save_image(where(args.out), res.result)
+        if args.aligned_out:
+            save_image(where(args.aligned_out), res.output)
+        (sy, sp), (ty, tp) = res.source_pose, res.target_pose
+        line = f"{path}: yaw {sy:+.1f} -> {ty:+.1f}, pitch {sp:+.1f} -> {tp:+.1f}"
+        if args.measure:
+            found = measure_crop(res.output)
+            line += "; measured: no face found" if found is None else \
+                "; measured: yaw {:+.1f}, pitch {:+.1f}".format(*face_pose(found))
+        print(line, flush=True)
+    return 1 if failed else 0
+
+
+REGISTER: list = [register_parse, register_reconstruct, register_sample, register_mask2face, register_deocclude,
+                  register_pose, register_invert, register_edit]

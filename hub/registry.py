@@ -80,6 +80,16 @@ def _deocclusion():
     return Inpainter
 
 
+def _pose_sampler():
+    from core.models.pose import PixelAttentionSampler
+    return PixelAttentionSampler
+
+
+def _pose_inpainter():
+    from core.models.pose import PoseInpainter
+    return PoseInpainter
+
+
 NC_LICENCE = "non-commercial research use only (inherited from the training data)"
 CELEBAMASK_TERMS = "CelebAMask-HQ / CelebA: non-commercial research use only"
 
@@ -160,6 +170,34 @@ ENTRIES: tuple[ModelEntry, ...] = (
         retrain="python -m train.data && python -m train.deocclusion --shards .cache/shards "
                 "--ckpt .cache/ckpt/deocclusion --out out/deocc --minutes 22 --device cuda",
         description="de-occlusion inpainter (gated convolutions + self-attention, Yin ch. 5), 256 px",
+    ),
+    ModelEntry(
+        name="pose-sampler",
+        model_class=_pose_sampler,
+        files={
+            "README.md": "43dfb8446f2e7b3dc478b2884ac8280cebc80b630aa0d79e633f25316e567367",
+            "config.json": "61f61d93f5c394221d0af800685f9a8269a408cb2780ca10afaf6ddb06e49a5c",
+            "model.safetensors": "21cc437e91476fddefb1ebf98d7fee229b6fb7f1769e6d70cd04bbd4809b80a9",
+        },
+        licence=NC_LICENCE,
+        data_terms="CelebA (identities) / CelebAMask-HQ: non-commercial research use only",
+        retrain="python -m train.data && python -m train.pose --shards .cache/shards --ckpt .cache/ckpt/pose "
+                "--out out/pose --minutes 20 --device cuda --arcface /root/weights/mobilefacenet_casia/model.safetensors",
+        description="pose editing, stage 1: Pixel Attention Sampler (Yin ch. 3), 128 px",
+    ),
+    ModelEntry(
+        name="pose-inpainter",
+        model_class=_pose_inpainter,
+        files={
+            "README.md": "6aca65093f7b408deb7b19685377a45a8a9e9f0f865c95d958405ca4de562ad5",
+            "config.json": "8493f54e52025d8b98a987c2bdfd78b17c9c7845ab05c104a65dde4c1bb1ba58",
+            "model.safetensors": "6e13e9244390c3e5a8fe406f9416551fb2876bd4bcc517d1036119abbbecf11e",
+        },
+        licence=NC_LICENCE,
+        data_terms="CelebA (identities) / CelebAMask-HQ: non-commercial research use only",
+        retrain="python -m train.data && python -m train.pose --shards .cache/shards --ckpt .cache/ckpt/pose "
+                "--out out/pose --minutes 20 --device cuda --arcface /root/weights/mobilefacenet_casia/model.safetensors",
+        description="pose editing, stage 2: inpainter with landmark + identity conditioning (Yin ch. 3), 128 px",
     ),
 )
 

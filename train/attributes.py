@@ -370,7 +370,7 @@ def auc(score: torch.Tensor, label: torch.Tensor) -> float | None:
     if pos == 0 or neg == 0:
         return None
     ranks = torch.empty_like(score)
-    ranks[score.argsort()] = torch.arange(1, len(score) + 1, dtype=score.dtype)
+    ranks[score.argsort()] = torch.arange(1, len(score) + 1, dtype=score.dtype, device=score.device)
     return float((ranks[label > 0].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
