@@ -44,7 +44,12 @@ def main():
         "/reconstruct": lambda: (handle_file(photo), 0),
         "/sample": lambda: (int(np.random.randint(0, 10 ** 6)), "masked-vae"),
         "/interpolate": lambda: (handle_file(photo), handle_file(other), 0.5, "masked-vae"),
+        "/deocclude": lambda: (handle_file(photo), None, 0, False, False),
+        "/pose": lambda: (handle_file(photo), 20.0, 0.0, None, 0),
     }
+    ap_only = os.environ.get("BENCH_ONLY")  # e.g. BENCH_ONLY=/pose,/deocclude
+    if ap_only:
+        calls = {k: v for k, v in calls.items() if k in ap_only.split(",")}
     try:
         print(f"{'endpoint':<14} {'median ms':>10} {'p95 ms':>8} {'n':>4}")
         for name, make in calls.items():

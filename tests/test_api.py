@@ -16,7 +16,9 @@ from core.labels import ID  # noqa: E402
 from tests.masks import editor, face_mask, save_mask  # noqa: E402
 from tests.served_app import shared_server  # noqa: E402
 
-ENDPOINTS = ["/analyze", "/parse", "/mask2face", "/mask2face_photo", "/deocclude", "/reconstruct", "/sample", "/interpolate"]
+# the working tabs' endpoints (/invert, /edit, /gan_sample exist only once their models are bundled)
+ENDPOINTS = ["/analyze", "/parse", "/mask2face", "/mask2face_photo", "/deocclude", "/reconstruct", "/sample",
+             "/interpolate", "/pose"]
 TIMEOUT = 240  # s per request: first model load on a loaded 2-core CPU
 
 
@@ -101,6 +103,32 @@ def test_interpolate(client, photo, astronaut, tmp_path):
     out = call(client, handle_file(photo), handle_file(str(flipped)), 0.5, "masked-vae", api_name="/interpolate")
     out = out[0] if isinstance(out, (tuple, list)) else out
     assert read(out).ndim == 3
+
+
+def test_pose_turns_the_face_only(client, photo, astronaut):
+    """/pose (photo, yaw, pitch, guide, face index) on the astronaut (her own yaw ~ -1°) to yaw +20°, pitch 0: the
+    photo comes back at its size, changed on the face and bit-identical away from it (the crop is pasted back with
+    a feathered border), the 128 px crops, and the measured line names the target."""
+    from core import face as F
+
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/pose"]
+    assert [p["parameter_name"] for p in named["parameters"]] == ["photo", "yaw", "pitch", "guide", "face_index"]
+    result, crop, warped, mask, lm_in, lm_out, measured = call(client, handle_file(photo), 20, 0, None, 0,
+                                                               api_name="/pose")
+    out = read(result)
+    assert out.shape == astronaut.shape, "the photo's size"
+    assert read(crop).shape == read(warped).shape == (128, 128, 3) and read(mask).shape[:2] == (128, 128)
+    assert read(lm_in).shape[:2] == read(lm_out).shape[:2]
+    assert "Target yaw **+20.0°**, pitch **+0.0°**" in measured, measured
+    changed = np.abs(out.astype(int) - astronaut).max(-1) > 0
+    x0, y0, x1, y1 = F.detect_faces(astronaut)[0].bbox
+    w, h = x1 - x0, y1 - y0
+    near = np.zeros_like(changed)
+    near[max(0, y0 - h):y1 + h, max(0, x0 - w):x1 + w] = True       # the face box grown by its size each side
+    face_box = changed[y0:y1, x0:x1]
+    assert face_box.mean() > 0.5, f"only {face_box.mean():.0%} of the face box changed"
+    assert np.abs(out[y0:y1, x0:x1].astype(int) - astronaut[y0:y1, x0:x1]).mean() > 5, "a visible change"
+    assert not changed[~near].any(), f"{changed[~near].sum()} pixels changed far from the face"
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +228,8 @@ def test_unreadable_file_in_the_mask_editor_is_a_user_message(client, server, tm
 def test_non_image_upload_is_a_clean_error_and_server_survives(client, server, tmp_path, photo):
     bad = tmp_path / "not_a_photo.png"
     bad.write_bytes(b"this is not an image" * 10)
-    for api_name, args in [("/analyze", (0,)), ("/parse", (0, 0.5)), ("/reconstruct", (0,))]:
+    for api_name, args in [("/analyze", (0,)), ("/parse", (0, 0.5)), ("/reconstruct", (0,)),
+                           ("/pose", (20, 0, None, 0))]:
         with pytest.raises(AppError) as e:
             call(client, handle_file(str(bad)), *args, api_name=api_name)
         assert "Not an image" in str(e.value), str(e.value)
@@ -214,6 +243,8 @@ def test_no_face_is_a_user_message(client, tmp_path):
     Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(blank)
     with pytest.raises(AppError, match="(?i)face"):
         call(client, handle_file(str(blank)), 0, api_name="/analyze")
+    with pytest.raises(AppError, match="(?i)face"):
+        call(client, handle_file(str(blank)), 20, 0, None, 0, api_name="/pose")
 
 
 def test_face_index_out_of_range_is_a_user_message(client, photo):

@@ -153,6 +153,35 @@ def test_vae_tab(page, photo, artifacts):
     assert not page.js_errors, page.js_errors
 
 
+POSE_YAW = "Target yaw, degrees (> 0 = turned to the image's right)"  # apps/pose.py: the yaw slider's label
+
+
+def test_pose_tab(page, photo, artifacts):
+    """Upload: the note shows the face's own pose (the sliders start there); yaw set to +20 in the slider's number
+    box, Turn the face: the whole photo comes back at its size, the 128 px edited crop, and the measured line."""
+    import hub
+
+    if not all(hub.available(m) for m in ("pose-sampler", "pose-inpainter")):
+        pytest.skip("the pose models are not bundled (test_pending_tab_says_not_available covers the tab)")
+    panel = open_tab(page, "Pose")
+    upload(panel, photo)
+    # the upload sets the sliders to the face's own pose: wait for it, or it would overwrite the yaw typed below
+    panel.get_by_text(re.compile(r"This face: yaw")).filter(visible=True).first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    yaw = panel.get_by_label(f"number input for {POSE_YAW}", exact=True)
+    yaw.fill("20")
+    yaw.press("Enter")
+    panel.get_by_role("button", name="Turn the face", exact=True).click()
+    assert wait_image(panel, "Result (the whole photo, PNG)") == [512, 512]
+    assert wait_image(panel, "Edited face, aligned crop (128 px)") == [128, 128]
+    panel.get_by_text(re.compile(r"Target yaw \+20\.0°")).filter(visible=True).first.wait_for(timeout=60_000)
+    panel.get_by_text(re.compile(r"Measured on the output")).filter(visible=True).first.wait_for(timeout=10_000)
+    result = fetch(page, block(panel, "Result (the whole photo, PNG)").locator("img").first.get_attribute("src"))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    assert result.shape == original.shape and not np.array_equal(result, original), "the face was turned"
+    shoot(page, artifacts, "pose")
+    assert not page.js_errors, page.js_errors
+
+
 def test_pending_tab_says_not_available(page, artifacts):
     """A tab whose model is not trained yet says so (the first such tab: models land one by one)."""
     import hub

@@ -176,6 +176,42 @@ def test_interpolate_any_uploads(astronaut, folder):
     prop()
 
 
+def test_pose_any_upload(astronaut, folder):
+    """/pose (the Turn button) on any photo, angles (empty, in range, beyond ±60°, nan, inf), guide photo and face
+    index; and the upload / guide events that set the sliders (a note or gr.Error, never a crash)."""
+    import hub
+
+    from apps.pose import MODELS, guide_changed, photo_pose, pose
+
+    if not all(hub.available(m) for m in MODELS):
+        pytest.skip("the pose models are not bundled")
+    angles = st.one_of(st.none(), st.integers(-90, 90), st.floats(-60, 60),
+                       st.sampled_from([61.0, -1e9, float("nan"), float("inf"), -float("inf")]))
+    face_png = encode(Image.fromarray(astronaut), "PNG")
+
+    @SETTINGS
+    @given(photo_bytes(astronaut), st.booleans(), angles, angles,
+           st.one_of(st.none(), st.none(), photo_bytes(astronaut)), face_indices)
+    @example(face_png, False, 20, 0, None, 0)                # the valid paths always run too
+    @example(face_png, False, None, None, face_png, None)
+    def prop(data, missing, yaw, pitch, guide, face_index):
+        path, guide_path = as_file(folder, data, missing), as_file(folder, guide)
+        out = check(pose, path, yaw, pitch, guide_path, face_index)
+        valid = (data == face_png and not missing and guide in (None, face_png) and face_index in (0, None)
+                 and all(a is None or abs(a) <= 60 for a in (yaw, pitch)))
+        assert out is not None or not valid, "the astronaut at valid angles is a result, not an error"
+        if out is not None:
+            result, crop, warped, mask, lm_in, lm_out, measured = out
+            assert result.ndim == 3 and result.dtype == np.uint8 and crop.shape == warped.shape == (128, 128, 3)
+            assert mask.shape == (128, 128) and isinstance(measured, str) and "Target yaw" in measured
+            if data == face_png:
+                assert result.shape == astronaut.shape, "the photo's size"
+        *sliders, note = check(photo_pose, path, face_index, guide_path)
+        assert isinstance(note, str) and note.strip()
+        check(guide_changed, guide_path)
+    prop()
+
+
 def test_face_index_empty_means_largest_and_junk_is_a_user_message(astronaut, folder):
     import gradio as gr
 

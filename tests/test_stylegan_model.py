@@ -123,3 +123,52 @@ def test_default_size_and_files(tmp_path):
 def test_sample_z_is_deterministic():
     assert torch.equal(sample_z([3, 4]), sample_z([3, 4]))
     assert sample_z([3]).shape == (1, 512)
+
+
+def test_resampling_is_centred_and_blur_impls_agree():
+    """Up/down-sampling keeps an impulse centred and isotropic (a one-pixel shift per layer would smear features),
+    and the 'conv' / 'pool' blur implementations give the same numbers forward and backward."""
+    from core.models.stylegan import EqualConv2d, ModulatedConv2d, _binomial_filter, _blur, set_blur_impl
+
+    up = ModulatedConv2d(1, 1, 3, 8, demodulate=False, up=True)
+    with torch.no_grad():
+        up.weight.zero_()
+        up.weight[0, 0, 1, 1] = 3.0  # centre tap, times 1 / w_gain
+        up.affine.weight.zero_()  # style s = bias = 1
+        imp = torch.zeros(1, 1, 4, 4)
+        imp[0, 0, 1, 1] = 1.0
+        y = up(imp, torch.zeros(1, 8))[0, 0]  # low-res pixel 1 is centred at high-res 2.5
+    idx = torch.arange(8.0)
+    assert torch.allclose(y, y.t()) and abs(y.sum().item() - 4.0) < 1e-5
+    assert abs(((idx[:, None] * y).sum() / y.sum()).item() - 2.5) < 1e-5
+    for k in (1, 3):
+        down = EqualConv2d(1, 1, k, bias=False, activation=False, down=True)
+        with torch.no_grad():
+            down.weight.zero_()
+            down.weight[0, 0, k // 2, k // 2] = 1.0 / down.w_gain
+            block = torch.zeros(1, 1, 8, 8)
+            block[0, 0, 2:4, 2:4] = 1.0  # centred at high-res 2.5 -> low-res pixel 1
+            d = down(block)[0, 0]
+        assert torch.allclose(d, d.t())
+        assert abs(((torch.arange(4.0)[:, None] * d).sum() / d.sum()).item() - 1.0) < 1e-5
+    f = _binomial_filter()
+    try:
+        for pad, stride in ((1, 1), (2, 1), (1, 2)):
+            x = torch.randn(2, 3, 10, 10, requires_grad=True)
+            outs = []
+            for impl in ("conv", "pool"):
+                set_blur_impl(impl)
+                o = _blur(x, f, pad, stride)
+                outs.append((o, torch.autograd.grad((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum(), x)[0]))
+            assert torch.allclose(outs[0][0], outs[1][0], atol=1e-6) and torch.allclose(outs[0][1], outs[1][1], atol=1e-6)
+    finally:
+        set_blur_impl("conv")
+
+
+def test_noise_maps_are_full_2d():
+    """Per-layer noise is a full [R, R] map broadcast as [1|N, 1, R, R] (a [R]- or [R,1]-shaped map would draw stripes)."""
+    G = StyleGAN2Generator(**TINY)
+    for block in G.synthesis_network.blocks:
+        for layer in block.convs:
+            assert layer.noise_const.shape == (block.resolution, block.resolution)
+            assert layer.noise_const.std(0).min() > 0.1 and layer.noise_const.std(1).min() > 0.1

@@ -12,7 +12,8 @@
 #   bash train/device_session.sh local-hide        # untrack checkpoints/ for the session (no commits meanwhile!)
 #   bash train/device_session.sh local-restore     # track them again, right after the last device call
 # Carry the shards in <= 60 MiB groups (e.g. hard links in .cache/carry1, .cache/carry2), copying each into
-# /root/data; carry .cache/resume (mask2face GAN state, fp16 parts) and `unpack` re-assembles it.
+# /root/data; carry .cache/resume (mask2face GAN state, fp16 parts; StyleGAN state in resume/stylegan, 46 MB:
+# carry it on its own call) and `unpack` re-assembles it.
 #
 # Jobs (GPU index in brackets; with fewer GPUs they wrap around):
 #   [0] parser + de-occlusion without prior (ablation)   [1] de-occlusion inpainter   [2] mask2face
@@ -37,6 +38,9 @@ unpack)
   if ls .cache/resume/mask2face.part*.safetensors >/dev/null 2>&1; then
     mkdir -p "$CKPT/mask2face" && cp .cache/resume/mask2face_state.json "$CKPT/mask2face/state.json"
     python3 -m train.resume_pack unpack .cache/resume/mask2face.part*.safetensors --out "$CKPT/mask2face/state.safetensors"
+  fi
+  if [ -f .cache/resume/stylegan/state.json ]; then  # StyleGAN G, G_ema, D (fp16, no Adam: lr warm-up on resume)
+    mkdir -p "$CKPT/stylegan" && cp .cache/resume/stylegan/* "$CKPT/stylegan/"
   fi
   if [ -d .cache/weights ]; then mkdir -p /root/weights && cp -r .cache/weights/. /root/weights/; fi
   ls -la "$DATA" ;;

@@ -147,6 +147,10 @@ class Trainer:
                            const_channels=G.synthesis_network.channels[4])
             self.w_stats = self.estimate_w_stats()
         self.E = MTVEncoder(**enc_cfg).to(self.dev)
+        if saved is None and a.init:  # warm start from an exported encoder (e.g. one fitted to an earlier G)
+            init = MTVEncoder.from_pretrained(a.init).state_dict()
+            missing, unexpected = self.E.load_state_dict(init, strict=False)
+            print(f"initialised from {a.init} (missing {len(missing)}, unexpected {len(unexpected)} keys)", flush=True)
         self.E.set_generator_stats(self.G, torch.tensor(self.w_stats["w_avg"], device=self.dev))
         self.E = self.E.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.E.parameters(), lr=a.lr, betas=(0.0, 0.99), eps=1e-8)
@@ -459,6 +463,7 @@ def parse_args(argv=None):
     p.add_argument("--log-seconds", type=float, default=30.0)
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--seed", type=int, default=-1)
+    p.add_argument("--init", default="", help="exported encoder folder to start from when --ckpt holds no state")
     a = p.parse_args(argv)
     if a.smoke:
         a.batch, a.channel_base, a.channel_max, a.head_hidden = 4, 256, 32, 64
