@@ -114,8 +114,9 @@ def detect_faces(image: np.ndarray, cnn_fallback: bool = True) -> list[Face]:
     upsample = 1 if max(small.shape[:2]) < 640 else 0
     rects, scores, _ = _hog().run(small, upsample, 0.0)
     found = [(r, s, "hog") for r, s in zip(rects, scores)]
-    if len(found) > 1:  # weak HOG hits beside a clear face are often false: keep those the CNN confirms
-        found = [d for d in found if d[1] >= WEAK_HOG_SCORE or _cnn_confirms(small, d[0])]
+    # weak HOG hits are often false (a badge, a patterned shirt), alone or beside a clear face: keep those the
+    # CNN confirms; when none is left, the CNN below searches the whole photo
+    found = [d for d in found if d[1] >= WEAK_HOG_SCORE or _cnn_confirms(small, d[0])]
     if not found and cnn_fallback:
         cscale = min(1.0, 640 / max(small.shape[:2]))
         tiny = cv2.resize(small, None, fx=cscale, fy=cscale, interpolation=cv2.INTER_AREA) if cscale < 1 else small
