@@ -186,6 +186,22 @@ class PhotoInput(gr.Image):
             raise gr.Error(f"The image file is damaged or truncated: {e}", title="InvalidImage") from e
 
 
+class MaskEditor(gr.ImageEditor):
+    """gr.ImageEditor that answers an unreadable file with our message (as PhotoInput does for gr.Image)."""
+
+    is_template = True  # rendered by the frontend's own ImageEditor component
+
+    def preprocess(self, payload):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return super().preprocess(payload)
+        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+            raise gr.Error("Not an image (or a format we cannot read), or too large.", title="InvalidImage") from e
+        except (OSError, ValueError, SyntaxError) as e:
+            raise gr.Error(f"The image file is damaged or truncated: {e}", title="InvalidImage") from e
+
+
 def photo_input(label: str = "Photo") -> gr.Image:
     """Upload widget: we read the file ourselves (core.imageio) for EXIF, size and mode checks.
 

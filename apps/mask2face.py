@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from apps.common import (example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
+from apps.common import (MaskEditor, example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
                          require_image, send_row, serve, standalone, user_errors)
 from apps.parse import legend_html
 from core.errors import FaceLabError
@@ -142,7 +142,7 @@ def build() -> tuple[gr.Image | None, gr.Image | None]:
             mask_file = gr.File(label="Or a label PNG (0-19) / colour mask", file_types=["image"], type="filepath")
             example = gr.Button("Load the example mask")
         with gr.Column(scale=2):
-            editor = gr.ImageEditor(
+            editor = MaskEditor(
                 label="Mask (paint with the class colours)", type="numpy", image_mode="RGBA", format="png",
                 sources=["upload", "clipboard"], canvas_size=(256, 256), transforms=(), layers=False, height=460,
                 brush=gr.Brush(colors=BRUSH, default_color=BRUSH[ID["skin"]], color_mode="fixed", default_size=8))

@@ -210,9 +210,6 @@ def test_mask2face_bad_inputs_are_user_messages(client, server, tmp_path, photo,
     assert server.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="the Mask editor is a plain gr.ImageEditor: Gradio opens its files before "
-                   "make_face runs and an unreadable one ends as a bare error without a message (PhotoInput "
-                   "translates it for photo inputs; apps/mask2face.py has no such editor yet)")
 def test_unreadable_file_in_the_mask_editor_is_a_user_message(client, server, tmp_path, masks):
     bad = tmp_path / "not_a_mask.png"
     bad.write_bytes(b"this is not an image" * 10)
