@@ -164,12 +164,29 @@ def guide_pose(guide, face: int = 0) -> tuple[float, float]:
     return face_pose(F.pick_face(F.detect_faces(load_image(guide)), face))
 
 
+def paste_mask(landmarks: np.ndarray, target_landmarks: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """Where the edited crop replaces the photo: the face regions (jaw contour + forehead, as the de-occlusion
+    pipeline's M_m) of the input face and of the turned face, both in the output crop, grown by 6% of the crop
+    and feathered -> float32 [size, size] in [0, 1]. Hair, background and clothes keep the photo's own pixels
+    (the crop is 128 px: pasting all of it softens everything around the face)."""
+    from .deocclude import face_region
+
+    m = face_region(landmarks, size) | face_region(target_landmarks, size)
+    r = max(1, round(0.06 * size))
+    m = cv2.dilate(m.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    k = 2 * r + 1
+    return cv2.GaussianBlur(m.astype(np.float32), (k, k), 0)
+
+
 def edit_photo(photo, yaw: float | None = None, pitch: float | None = None, guide=None, face: int = 0,
-               models=None) -> PoseResult:
+               models=None, paste: str = "face") -> PoseResult:
     """Turn face `face` (0 = largest) of any photo to the absolute (yaw, pitch) or to the pose of a guide photo.
 
-    A missing yaw or pitch keeps the face's own. Only the face crop changes: it is pasted back with a feathered
-    border, so the photo away from the face stays bit-identical."""
+    A missing yaw or pitch keeps the face's own. Only the face changes: paste="face" (default) pastes the face
+    regions of the input and the turned face (`paste_mask`), paste="crop" the whole 128 px crop, with a
+    feathered border; the photo away from it stays bit-identical."""
+    if paste not in ("face", "crop"):
+        raise ValueError(f"paste must be 'face' or 'crop', got {paste!r}")
     image = load_image(photo)
     f = F.pick_face(F.detect_faces(image), face)
     if guide is not None:
@@ -180,7 +197,9 @@ def edit_photo(photo, yaw: float | None = None, pitch: float | None = None, guid
     lm = (al.matrix[:, :2] @ f.landmarks.T + al.matrix[:, 2:]).T.astype(np.float32)
     e = edit_crop(al.image, lm, src_yaw, src_pitch, yaw, pitch, models)
     out_matrix = compose(e["reframe"], al.matrix)
-    result = F.paste_back(image, e["output"], out_matrix)
+    src_out = (e["reframe"][:, :2] @ lm.T + e["reframe"][:, 2:]).T
+    mask = paste_mask(src_out, e["tgt_lm"]) if paste == "face" else None
+    result = F.paste_back(image, e["output"], out_matrix, mask)
     return PoseResult(crop=al.image, output=e["output"], warped=e["warped"], mask=e["mask"], result=result,
                       source_pose=(src_yaw, src_pitch), target_pose=(yaw, pitch), landmarks=lm,
                       target_landmarks=e["tgt_lm"].astype(np.float32), face=f, matrix=al.matrix,
