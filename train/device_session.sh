@@ -39,6 +39,10 @@ unpack)
     mkdir -p "$CKPT/mask2face" && cp .cache/resume/mask2face_state.json "$CKPT/mask2face/state.json"
     python3 -m train.resume_pack unpack .cache/resume/mask2face.part*.safetensors --out "$CKPT/mask2face/state.safetensors"
   fi
+  if ls .cache/resume/pose.part*.safetensors >/dev/null 2>&1; then
+    mkdir -p "$CKPT/pose" && cp .cache/resume/pose_state.json "$CKPT/pose/pose.json"
+    python3 -m train.resume_pack unpack .cache/resume/pose.part*.safetensors --out "$CKPT/pose/pose.safetensors"
+  fi
   if [ -f .cache/resume/stylegan/state.json ]; then  # StyleGAN G, G_ema, D (fp16, no Adam: lr warm-up on resume)
     mkdir -p "$CKPT/stylegan" && cp .cache/resume/stylegan/* "$CKPT/stylegan/"
   fi
@@ -82,6 +86,10 @@ pack-gan)  # session 3: exported models, metrics, grids, logs + the StyleGAN res
 import json, shutil; s = json.load(open('$CKPT/stylegan/state.json'))
 [shutil.copy('$CKPT/stylegan/' + f, '/root/run/resume-stylegan/') for f in s['files']]
 s['optim_files'] = []; json.dump(s, open('/root/run/resume-stylegan/state.json', 'w'))"
+  if [ -f $CKPT/pose/pose.safetensors ]; then  # pose GAN state (nets, EMAs, D; fp16, no Adam) for the next session
+    mkdir -p /root/run/resume && cp $CKPT/pose/pose.json /root/run/resume/pose_state.json
+    python3 -m train.resume_pack pack $CKPT/pose/pose.safetensors /root/run/resume --prefix pose
+  fi
   (cd /root && find run logs -type f \( -path 'run/*' -o -name '*.log' \) | grep -v '^run/stylegan/' | sort > /root/files.txt)
   (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
   (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
