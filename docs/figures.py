@@ -1,6 +1,8 @@
 """README figures from public images only (skimage's astronaut, public domain) and our own outputs.
 
     python -m docs.figures mask2face     # docs/mask2face_astronaut.png
+    python -m docs.figures deocclusion   # docs/deocclusion_astronaut.png
+    python -m docs.figures pose          # docs/pose_astronaut.png
 
 No dataset photo is copied into the repository: every input here is the astronaut or a face our models made.
 """
@@ -46,5 +48,33 @@ def mask2face() -> None:
           "row 2 painted mask (open mouth) | regenerated | reference (seed 2) | mask with its styles")
 
 
+def deocclusion() -> None:
+    from skimage import data
+
+    from core.pipelines import deocclude as D
+
+    photo = data.astronaut()
+    rows = []
+    for draw in (D.draw_sunglasses, D.draw_face_mask):
+        occluded = draw(photo)
+        r = D.deocclude_photo(occluded)
+        shown = D.overlay_mask(r.crop, r.mask)
+        rows.append(tile([r.crop, shown, r.inpainted, D.align(photo)[1].image]))
+    Image.fromarray(np.concatenate(rows, 0)).save("docs/deocclusion_astronaut.png")
+    print("docs/deocclusion_astronaut.png: drawn occlusion | detected mask | restored | the photo before drawing")
+
+
+def pose() -> None:
+    from skimage import data
+
+    from core.pipelines import pose as P
+
+    photo = data.astronaut()
+    outs = [P.edit_photo(photo, yaw=y) for y in (-30, -15, 15, 30)]
+    crop = outs[0].crop
+    Image.fromarray(tile([crop] + [o.output for o in outs])).save("docs/pose_astronaut.png")
+    print("docs/pose_astronaut.png: input crop | yaw -30 | -15 | +15 | +30 (absolute, pitch kept)")
+
+
 if __name__ == "__main__":
-    {"mask2face": mask2face}[sys.argv[1]]()
+    {"mask2face": mask2face, "deocclusion": deocclusion, "pose": pose}[sys.argv[1]]()
