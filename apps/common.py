@@ -163,6 +163,19 @@ class ResultImage(gr.Image):
         return super().postprocess(cached_png(value, self.GRADIO_CACHE) if self.format == "png" else value)
 
 
+def readable_upload(preprocess, payload):
+    """Run a component's preprocess (Gradio opens the upload with Pillow there) and turn a file it cannot read
+    into a gr.Error with our message, instead of Gradio's bare "Error" badge."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return preprocess(payload)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise gr.Error("Not an image (or a format we cannot read), or too large.", title="InvalidImage") from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise gr.Error(f"The image file is damaged or truncated: {e}", title="InvalidImage") from e
+
+
 class PhotoInput(gr.Image):
     """gr.Image that answers an unreadable upload with our message.
 
@@ -176,14 +189,7 @@ class PhotoInput(gr.Image):
         return super().postprocess(cached_png(value, self.GRADIO_CACHE) if self.format == "png" else value)
 
     def preprocess(self, payload):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            return super().preprocess(payload)
-        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-            raise gr.Error("Not an image (or a format we cannot read), or too large.", title="InvalidImage") from e
-        except (OSError, ValueError, SyntaxError) as e:
-            raise gr.Error(f"The image file is damaged or truncated: {e}", title="InvalidImage") from e
+        return readable_upload(super().preprocess, payload)
 
 
 class MaskEditor(gr.ImageEditor):
@@ -192,14 +198,7 @@ class MaskEditor(gr.ImageEditor):
     is_template = True  # rendered by the frontend's own ImageEditor component
 
     def preprocess(self, payload):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            return super().preprocess(payload)
-        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-            raise gr.Error("Not an image (or a format we cannot read), or too large.", title="InvalidImage") from e
-        except (OSError, ValueError, SyntaxError) as e:
-            raise gr.Error(f"The image file is damaged or truncated: {e}", title="InvalidImage") from e
+        return readable_upload(super().preprocess, payload)
 
 
 def photo_input(label: str = "Photo") -> gr.Image:

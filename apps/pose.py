@@ -107,13 +107,13 @@ def measured_line(res: P.PoseResult) -> str:
     ty, tp = res.target_pose
     sy, sp = res.source_pose
     line = f"Target yaw **{ty:+.1f}°**, pitch **{tp:+.1f}°** (input face: yaw {sy:+.1f}°, pitch {sp:+.1f}°). "
-    found = P.measure_crop(res.output)
-    if found is None:
+    out = P.read_crop(res.output)
+    if out is None:
         return line + "Measured on the output: **no face found** by the front-end."
-    my, mp = P.face_pose(found)
-    line += f"Measured on the output: yaw **{my:+.1f}°**, pitch **{mp:+.1f}°**. "
-    dist = P.identity_distance(res.crop, res.output)
-    if dist is not None:
+    line += f"Measured on the output: yaw **{out.yaw:+.1f}°**, pitch **{out.pitch:+.1f}°**. "
+    inp = P.read_crop(res.crop)
+    if inp is not None:
+        dist = F.identity_distance(inp.descriptor, out.descriptor)
         verdict = "same person" if dist < SAME_PERSON else "not the same person"
         line += f"Identity distance to the input (dlib): **{dist:.2f}** ({verdict}; < {SAME_PERSON} = same)."
     return line

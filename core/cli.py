@@ -30,6 +30,25 @@ def expand_inputs(paths: list[str]) -> list[str]:
     return out
 
 
+def run_batch(image: str, work) -> int:
+    """Call work(path, where) for IMAGE (a file) or for each image file of a folder; `where(target)` is the
+    output path: `target` itself for a file, `target/<stem>.png` for a folder. A FaceLabError ends a single-file
+    run; in a folder it is reported on stderr and counted. -> exit status (1 when any image failed)."""
+    batch = os.path.isdir(image)
+    failed = 0
+    for path in expand_inputs([image]):
+        stem = os.path.splitext(os.path.basename(path))[0] + ".png"
+        where = (lambda target, stem=stem: os.path.join(target, stem)) if batch else (lambda target: target)
+        try:
+            work(path, where)
+        except FaceLabError as e:
+            if not batch:
+                raise
+            print(f"{path}: error: {e}", file=sys.stderr, flush=True)
+            failed += 1
+    return 1 if failed else 0
+
+
 def save_image(path: str, rgb: np.ndarray) -> None:
     from PIL import Image
 

@@ -50,31 +50,18 @@ def register_reconstruct(sub) -> None:
 
 def _cmd_reconstruct(args) -> int:
     import os
-    import sys
 
     import numpy as np
     from PIL import Image
 
-    from .cli import expand_inputs, save_image
+    from .cli import run_batch, save_image
     from .errors import FaceLabError
     from .pipelines.vae import reconstruct_photo
 
     if args.mask_out and args.model != "masked-vae":
         raise FaceLabError(f"{args.model} predicts no face mask; --mask-out needs --model masked-vae.")
-    inputs = expand_inputs([args.image])
-    batch = os.path.isdir(args.image)
-    failed = 0
-    for path in inputs:
-        stem = os.path.splitext(os.path.basename(path))[0] + ".png"
-        where = (lambda target: os.path.join(target, stem)) if batch else (lambda target: target)
-        try:
-            res = reconstruct_photo(path, args.model, args.face)
-        except FaceLabError as e:
-            if not batch:
-                raise
-            print(f"{path}: error: {e}", file=sys.stderr, flush=True)
-            failed += 1
-            continue
+    def work(path, where):
+        res = reconstruct_photo(path, args.model, args.face)
         save_image(where(args.out), res.reconstruction)
         if args.aligned_out:
             save_image(where(args.aligned_out), res.crop)
@@ -82,7 +69,8 @@ def _cmd_reconstruct(args) -> int:
             out = where(args.mask_out)
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
             Image.fromarray((res.mask * 255.0 + 0.5).astype(np.uint8), mode="L").save(out)
-    return 1 if failed else 0
+
+    return run_batch(args.image, work)
 
 
 def register_sample(sub) -> None:
@@ -242,44 +230,33 @@ def register_deocclude(sub) -> None:
 
 def _cmd_deocclude(args) -> int:
     import os
-    import sys
 
     import numpy as np
     from PIL import Image
 
-    from .cli import expand_inputs, save_image
+    from .cli import run_batch, save_image
     from .errors import FaceLabError
     from .pipelines.deocclude import deocclude_photo
 
     if args.mask and args.mask_out:
         raise FaceLabError("--mask-out writes the detected mask, and --mask skips the detection: give one of them.")
-    inputs = expand_inputs([args.image])
-    batch = os.path.isdir(args.image)
-    if args.mask and batch != os.path.isdir(args.mask):
+    if args.mask and os.path.isdir(args.image) != os.path.isdir(args.mask):
         raise FaceLabError("--mask must be a folder when IMAGE is a folder, and a file when IMAGE is a file.")
-    failed = 0
-    for path in inputs:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        where = (lambda target: os.path.join(target, stem + ".png")) if batch else (lambda target: target)
-        try:
-            mask = None
-            if args.mask:
-                mask = where(args.mask)
-                if not os.path.exists(mask):
-                    raise FaceLabError(f"No mask for {path}: {mask} does not exist.")
-            res = deocclude_photo(path, args.face, mask=mask, hair=args.hair, glasses=not args.keep_glasses)
-        except FaceLabError as e:
-            if not batch:
-                raise
-            print(f"{path}: error: {e}", file=sys.stderr, flush=True)
-            failed += 1
-            continue
+
+    def work(path, where):
+        mask = None
+        if args.mask:
+            mask = where(args.mask)
+            if not os.path.exists(mask):
+                raise FaceLabError(f"No mask for {path}: {mask} does not exist.")
+        res = deocclude_photo(path, args.face, mask=mask, hair=args.hair, glasses=not args.keep_glasses)
         save_image(where(args.out), res.result)
         if args.mask_out:
             out = where(args.mask_out)
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
             Image.fromarray(res.photo_mask.astype(np.uint8) * 255, mode="L").save(out)
-    return 1 if failed else 0
+
+    return run_batch(args.image, work)
 
 
 def register_pose(sub) -> None:
@@ -301,10 +278,7 @@ def register_pose(sub) -> None:
 
 
 def _cmd_pose(args) -> int:
-    import os
-    import sys
-
-    from .cli import expand_inputs, save_image
+    from .cli import run_batch, save_image
     from .errors import FaceLabError
     from .pipelines.pose import check_angles, edit_photo, face_pose, guide_pose, measure_crop
 
@@ -314,20 +288,8 @@ def _cmd_pose(args) -> int:
         raise FaceLabError("Give the target pose: --yaw and/or --pitch (degrees), or --guide PHOTO.")
     yaw, pitch = guide_pose(args.guide) if args.guide else (args.yaw, args.pitch)
     check_angles(0 if yaw is None else yaw, 0 if pitch is None else pitch)  # fail once, before any photo
-    inputs = expand_inputs([args.image])
-    batch = os.path.isdir(args.image)
-    failed = 0
-    for path in inputs:
-        stem = os.path.splitext(os.path.basename(path))[0] + ".png"
-        where = (lambda target: os.path.join(target, stem)) if batch else (lambda target: target)
-        try:
-            res = edit_photo(path, yaw, pitch, face=args.face)
-        except FaceLabError as e:
-            if not batch:
-                raise
-            print(f"{path}: error: {e}", file=sys.stderr, flush=True)
-            failed += 1
-            continue
+    def work(path, where):
+        res = edit_photo(path, yaw, pitch, face=args.face)
         save_image(where(args.out), res.result)
         if args.aligned_out:
             save_image(where(args.aligned_out), res.output)
@@ -338,7 +300,8 @@ def _cmd_pose(args) -> int:
             line += "; measured: no face found" if found is None else \
                 "; measured: yaw {:+.1f}, pitch {:+.1f}".format(*face_pose(found))
         print(line, flush=True)
-    return 1 if failed else 0
+
+    return run_batch(args.image, work)
 
 
 REGISTER: list = [register_parse, register_reconstruct, register_sample, register_mask2face, register_deocclude,

@@ -37,3 +37,18 @@ def identities(data_dir) -> dict[str, list[str]]:
     root = os.path.join(data_dir, "celeba_identities")
     return {d: sorted(os.path.join(root, d, f) for f in os.listdir(os.path.join(root, d)))
             for d in sorted(os.listdir(root))}
+
+
+def serve_models(monkeypatch, root, classes: dict):
+    """Generator for fixtures (`yield from serve_models(...)`): the hub serves root/<name>/ as model `name` for
+    each name -> lazy class of `classes` (temporary registry entries, every file hashed), then clears its cache."""
+    from hub import registry, store
+
+    for name, cls in classes.items():
+        files = {f.name: store.sha256_file(f) for f in (root / name).iterdir()}
+        monkeypatch.setitem(registry.MODELS, name, registry.ModelEntry(
+            name=name, model_class=cls, files=files, licence="test", data_terms="test", retrain="test"))
+    monkeypatch.setenv(store.ENV_VAR, str(root))
+    store.clear_cache()
+    yield root
+    store.clear_cache()

@@ -25,6 +25,7 @@ from core.labels import VISIBLE_FACE
 from core.models.deocclusion import Inpainter, face_prior
 from core.pipelines import deocclude as D
 from hub import registry, store
+from tests.conftest import serve_models
 
 VAL = (15, 46, 65, 70)
 needs_model = pytest.mark.skipif(not hub.available("deocclusion"),
@@ -76,14 +77,7 @@ def tiny_root(tmp_path_factory):
 def tiny_model(tiny_root, monkeypatch):
     """The hub serves a tiny untrained Inpainter as "deocclusion" (temporary registry entry); the parser is the
     bundled one (checkpoints/parser, found after $FACELAB_CHECKPOINTS)."""
-    entry = registry.ModelEntry(name="deocclusion", model_class=_inpainter,
-                                files=hub.hash_folder(tiny_root / "deocclusion"), licence="test", data_terms="test",
-                                retrain="test")
-    monkeypatch.setitem(registry.MODELS, "deocclusion", entry)
-    monkeypatch.setenv(store.ENV_VAR, str(tiny_root))
-    store.clear_cache()
-    yield tiny_root
-    store.clear_cache()
+    yield from serve_models(monkeypatch, tiny_root, {"deocclusion": _inpainter})
 
 
 # ------------------------------------------------------------------------------------------- pure parts

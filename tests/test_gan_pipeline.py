@@ -24,6 +24,7 @@ from core.models.encoder import MTVEncoder
 from core.models.stylegan import StyleGAN2Generator
 from core.pipelines import gan as GAN
 from hub import registry, store
+from tests.conftest import serve_models
 
 LAYERS = {"age": (0, 7), "smile": (2, 5), "blond_hair": (6, 11)}
 
@@ -70,16 +71,8 @@ def models(tiny_root) -> GAN.GANModels:
 @pytest.fixture
 def tiny_hub(tiny_root, monkeypatch):
     """The hub serves the tiny models under the registry names the pipeline loads."""
-    classes = {"stylegan": lambda: StyleGAN2Generator, "mtv-encoder": lambda: MTVEncoder, "directions": lambda: None}
-    for name, cls in classes.items():
-        files = {p.name: store.sha256_file(p) for p in (tiny_root / name).iterdir()}
-        entry = registry.ModelEntry(name=name, model_class=cls, files=files, licence="test", data_terms="test",
-                                    retrain="test")
-        monkeypatch.setitem(registry.MODELS, name, entry)
-    monkeypatch.setenv(store.ENV_VAR, str(tiny_root))
-    store.clear_cache()
-    yield tiny_root
-    store.clear_cache()
+    yield from serve_models(monkeypatch, tiny_root, {"stylegan": lambda: StyleGAN2Generator,
+                                                     "mtv-encoder": lambda: MTVEncoder, "directions": lambda: None})
 
 
 @pytest.fixture(scope="module")

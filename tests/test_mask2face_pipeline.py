@@ -21,6 +21,7 @@ from core.labels import ID, NUM_CLASSES, OCCLUDER, PALETTE, colorize
 from core.models.mask2face import MODEL_CLASSES, Mask2Face
 from core.pipelines import mask2face as M
 from hub import registry, store
+from tests.conftest import serve_models
 
 EXAMPLE = "apps/examples/astronaut.jpg"
 
@@ -189,13 +190,7 @@ def _model_class():
 
 @pytest.fixture
 def tiny_model(tiny_root, monkeypatch):
-    entry = registry.ModelEntry(name="mask2face", model_class=_model_class, files=hub.hash_folder(
-        tiny_root / "mask2face"), licence="test", data_terms="test", retrain="test")
-    monkeypatch.setitem(registry.MODELS, "mask2face", entry)
-    monkeypatch.setenv(store.ENV_VAR, str(tiny_root))
-    store.clear_cache()
-    yield tiny_root
-    store.clear_cache()
+    yield from serve_models(monkeypatch, tiny_root, {"mask2face": _model_class})
 
 
 def test_generate_size_and_seeds(tiny_model):

@@ -28,6 +28,7 @@ from core.imageio import load_image
 from core.models.pose import PixelAttentionSampler, PoseInpainter
 from core.pipelines import pose as P
 from hub import registry, store
+from tests.conftest import serve_models
 
 MODELS = ("pose-sampler", "pose-inpainter")
 needs_models = pytest.mark.skipif(not all(hub.available(m) for m in MODELS),
@@ -92,14 +93,7 @@ def _inpainter():
 @pytest.fixture
 def tiny_models(tiny_root, monkeypatch):
     """The hub serves the tiny untrained models as "pose-sampler" / "pose-inpainter" (temporary registry entries)."""
-    for name, cls in zip(MODELS, (_sampler, _inpainter)):
-        entry = registry.ModelEntry(name=name, model_class=cls, files=hub.hash_folder(tiny_root / name),
-                                    licence="test", data_terms="test", retrain="test")
-        monkeypatch.setitem(registry.MODELS, name, entry)
-    monkeypatch.setenv(store.ENV_VAR, str(tiny_root))
-    store.clear_cache()
-    yield tiny_root
-    store.clear_cache()
+    yield from serve_models(monkeypatch, tiny_root, dict(zip(MODELS, (_sampler, _inpainter))))
 
 
 # ------------------------------------------------------------------------------------------- the face's pose

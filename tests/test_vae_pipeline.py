@@ -24,6 +24,7 @@ from core.models.masked_vae import MaskedVAE
 from core.models.multistage_vae import MultiStageVAE
 from core.pipelines import vae as V
 from hub import registry, store
+from tests.conftest import serve_models
 
 SIZE = V.MODEL_SIZE
 
@@ -54,14 +55,7 @@ def tiny_root(tmp_path_factory):
 @pytest.fixture
 def tiny_models(tiny_root, monkeypatch):
     """The hub serves the tiny models under the real names (temporary registry entries)."""
-    for name, cls in (("masked-vae", _masked), ("multistage-vae", _multistage)):
-        entry = registry.ModelEntry(name=name, model_class=cls, files=hub.hash_folder(tiny_root / name),
-                                    licence="test", data_terms="test", retrain="test")
-        monkeypatch.setitem(registry.MODELS, name, entry)
-    monkeypatch.setenv(store.ENV_VAR, str(tiny_root))
-    store.clear_cache()
-    yield tiny_root
-    store.clear_cache()
+    yield from serve_models(monkeypatch, tiny_root, {"masked-vae": _masked, "multistage-vae": _multistage})
 
 
 @pytest.fixture(scope="session")

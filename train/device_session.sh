@@ -82,10 +82,7 @@ start-gan)  # issue 5 + 6 (session 3): pose, pose ablation, StyleGAN; attributes
   echo "started gan-chain on GPU 3 (snapshot at $SNAP min)" ;;
 pack-gan)  # session 3: exported models, metrics, grids, logs + the StyleGAN resume state (G, G_ema, D fp16, no Adam)
   mkdir -p /root/pack; rm -f /root/pack/*
-  mkdir -p /root/run/resume-stylegan && python3 -c "
-import json, shutil; s = json.load(open('$CKPT/stylegan/state.json'))
-[shutil.copy('$CKPT/stylegan/' + f, '/root/run/resume-stylegan/') for f in s['files']]
-s['optim_files'] = []; json.dump(s, open('/root/run/resume-stylegan/state.json', 'w'))"
+  python3 -m train.resume_pack snapshot $CKPT/stylegan /root/run/resume-stylegan
   if [ -f $CKPT/pose/pose.safetensors ]; then  # pose GAN state (nets, EMAs, D; fp16, no Adam) for the next session
     mkdir -p /root/run/resume && cp $CKPT/pose/pose.json /root/run/resume/pose_state.json
     python3 -m train.resume_pack pack $CKPT/pose/pose.safetensors /root/run/resume --prefix pose

@@ -35,7 +35,6 @@ Out (3 items): out/encoder/ (save_pretrained + model card), out/encoder_metrics.
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import os
 import shutil
@@ -45,13 +44,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from core.models.encoder import MTVEncoder
 from core.models.stylegan import StyleGAN2Generator
 from train.eval_vae import ssim
 from train.shards import load_source
-from train.stylegan import RESOLUTION, SOURCES, _save_sharded, load_faces, read_json, real_batch, write_json
+from train.stylegan import (RESOLUTION, SOURCES, adam_sq_tensors, load_adam_sq, load_faces, read_json, read_state,
+                            real_batch, write_json, write_state)
 
 CROPS = (1.0, 0.75, 0.6875)  # TSA: full image, AT1, AT2 (aligned faces, Fig. 2)
 FEAT_DEPTHS = (4, 11)        # MobileFaceNet blocks whose outputs (28x24, 14x12) feed the feature loss (+ dw_conv1)
@@ -240,45 +239,23 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- checkpoint
     def save(self, session: dict):
-        a, ck = self.args, self.args.ckpt
-        os.makedirs(ck, exist_ok=True)
+        a = self.args
         dt = torch.float32 if a.ckpt_fp32 else torch.float16
         tensors = {k: (v.to(dt) if v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in self.E.state_dict().items()}
-        optim = {}
-        for i, st in self.opt.state_dict()["state"].items():
-            optim[f"{i}/step"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1).cpu()
-            optim[f"{i}/exp_avg_sq"] = st["exp_avg_sq"].to(torch.bfloat16).cpu().contiguous()
-        step = self.meta["step"]
-        files = _save_sharded(tensors, ck, f"state-s{step:08d}")
-        ofiles = _save_sharded(optim, ck, f"optim-s{step:08d}") if optim else []
-        meta = dict(self.meta, E_config=self.E.config, G_config=self.G.config, w_stats=self.w_stats,
-                    files=files, optim_files=ofiles, args=vars(a), sessions=self.meta["sessions"] + [session])
-        write_json(os.path.join(ck, "state.json"), meta)  # atomic: names the complete set of files
-        for f in glob.glob(os.path.join(ck, "state-s*.safetensors")) + glob.glob(os.path.join(ck, "optim-s*.safetensors")):
-            if os.path.basename(f) not in files + ofiles:
-                os.remove(f)
+        meta = dict(self.meta, E_config=self.E.config, G_config=self.G.config, w_stats=self.w_stats, args=vars(a),
+                    sessions=self.meta["sessions"] + [session])
+        write_state(a.ckpt, self.meta["step"], tensors, adam_sq_tensors(self.opt, "opt"), meta)
 
     def _load(self, saved: dict):
         ck = self.args.ckpt
-        tensors = {}
-        for f in saved["files"]:
-            tensors.update(load_file(os.path.join(ck, f)))
+        tensors, optim = read_state(ck, saved)
         self.E.load_state_dict(tensors)
         for k in ("step", "nimg", "phase", "train_seconds", "sessions", "warmup_from", "phase2_start", "phase2_planned"):
             if k in saved:
                 self.meta[k] = saved[k]
-        ofiles = saved.get("optim_files", [])
-        if ofiles and all(os.path.exists(os.path.join(ck, f)) for f in ofiles):
-            optim = {}
-            for f in ofiles:
-                optim.update(load_file(os.path.join(ck, f)))
-            sd = self.opt.state_dict()
-            params = [p for g in self.opt.param_groups for p in g["params"]]
-            sd["state"] = {i: {"step": optim[f"{i}/step"].reshape(()).float(), "exp_avg": torch.zeros_like(p),
-                               "exp_avg_sq": optim[f"{i}/exp_avg_sq"].to(p.device, torch.float32)}
-                           for i, p in enumerate(params) if f"{i}/step" in optim}
-            self.opt.load_state_dict(sd)
+        if optim is not None:
+            load_adam_sq(self.opt, optim, "opt")
         else:
             self.meta["warmup_from"] = saved["step"]
             print(f"no optimiser state in {ck}: fresh Adam, lr warm-up over {self.args.warmup} steps", flush=True)

@@ -139,20 +139,16 @@ def summarise(records: list[dict]) -> dict:
 # -------------------------------------------------------------------------------------------- front-end
 
 def analyse(crop: np.ndarray, upscale: int = 256) -> dict | None:
-    """One detection serves both judges: `measure_crop`'s face (crop-level yaw / pitch, landmarks in crop pixels)
-    and the dlib descriptor computed as `identity_distance` does (on the same upscale). None without a face."""
-    from core import face as F
-    from core.pipelines.pose import measure_crop
+    """One detection serves both judges (`core.pipelines.pose.read_crop`): yaw / pitch, landmarks in crop pixels
+    and the dlib descriptor. None without a face."""
+    from core.pipelines.pose import read_crop
 
-    f = measure_crop(crop, upscale)
-    if f is None:
+    r = read_crop(crop, upscale)
+    if r is None:
         return None
-    k = upscale / crop.shape[0]
-    big = cv2.resize(crop, (upscale, upscale), interpolation=cv2.INTER_CUBIC)
-    scaled = F.Face(bbox=tuple(int(round(v * k)) for v in f.bbox), score=f.score, landmarks=f.landmarks * k,
-                    detector=f.detector)
-    return dict(yaw=float(f.yaw), pitch=float(f.pitch), landmarks=f.landmarks.astype(np.float32),
-                desc=F.face_descriptor(big, scaled))
+    # the detector's own angles on the 256 px upscale (head_pose of that image), as the README's numbers were made
+    return dict(yaw=float(r.face.yaw), pitch=float(r.face.pitch), landmarks=r.face.landmarks.astype(np.float32),
+                desc=r.descriptor)
 
 
 def distance(a: dict, b: dict) -> float:

@@ -11,16 +11,7 @@ W=/root/weights/mobilefacenet_casia/model.safetensors
 t0=$(date +%s)
 python3 -m train.attributes --shards $DATA --ckpt $CKPT/attributes --out $RUN/attr --minutes 3.5 --device cuda
 while [ $(( $(date +%s) - t0 )) -lt $(( SNAP * 60 )) ]; do sleep 5; done
-mkdir -p $CKPT/stylegan-snap
-python3 - <<PY
-import json, shutil
-s = json.load(open("$CKPT/stylegan/state.json"))
-for f in s["files"]:
-    shutil.copy("$CKPT/stylegan/" + f, "$CKPT/stylegan-snap/")
-s["optim_files"] = []
-json.dump(s, open("$CKPT/stylegan-snap/state.json", "w"))
-print("snapshot at", s["kimg"], "kimg")
-PY
+python3 -m train.resume_pack snapshot $CKPT/stylegan $CKPT/stylegan-snap
 python3 -m train.stylegan --export --ckpt $CKPT/stylegan-snap --out $RUN/gan --device cuda
 python3 -m train.directions --generator $RUN/gan/stylegan --attributes $RUN/attr/attributes --out $RUN/gan --device cuda
 left=$(python3 -c "print(round($M - 0.5 - ($(date +%s) - $t0) / 60, 2))")

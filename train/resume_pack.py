@@ -2,6 +2,8 @@
 
     python -m train.resume_pack pack STATE.safetensors OUTDIR [--prefix mask2face]
     python -m train.resume_pack unpack OUTDIR/mask2face.part*.safetensors --out STATE.safetensors
+    python -m train.resume_pack snapshot CKPT_DIR OUT_DIR   # sharded checkpoints (state.json + state-s*): a copy
+                                                            # of the current state, optimiser files left behind
 
 `pack` drops the optimiser moments (keys starting with `opt`), stores float tensors as fp16 and
 splits them into safetensors parts under 15 MiB (a device call returns at most 16 MiB per file);
@@ -61,6 +63,23 @@ def unpack(parts: list[str], out: str) -> None:
     save_file(t, out)
 
 
+def snapshot(ckpt: str, out: str) -> dict:
+    """Copy the model shards a sharded checkpoint's state.json names (train/stylegan.py, train/encoder.py) into
+    `out` with a state.json that names no optimiser files (resuming from it re-creates Adam). -> that json."""
+    import json
+    import shutil
+
+    with open(os.path.join(ckpt, "state.json")) as f:
+        state = json.load(f)
+    os.makedirs(out, exist_ok=True)
+    for name in state["files"]:
+        shutil.copy(os.path.join(ckpt, name), out)
+    state["optim_files"] = []
+    with open(os.path.join(out, "state.json"), "w") as f:
+        json.dump(state, f)
+    return state
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -71,9 +90,14 @@ def main(argv=None) -> None:
     u = sub.add_parser("unpack")
     u.add_argument("parts", nargs="+")
     u.add_argument("--out", required=True)
+    c = sub.add_parser("snapshot")
+    c.add_argument("ckpt")
+    c.add_argument("out")
     a = ap.parse_args(argv)
     if a.cmd == "pack":
         print("\n".join(pack(a.state, a.outdir, a.prefix)))
+    elif a.cmd == "snapshot":
+        print(f"snapshot of {a.ckpt} at step {snapshot(a.ckpt, a.out).get('step')} -> {a.out}")
     else:
         unpack(a.parts, a.out)
 

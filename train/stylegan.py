@@ -277,49 +277,26 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- checkpoint
     def save(self, session: dict):
-        a, ck = self.args, self.args.ckpt
-        os.makedirs(ck, exist_ok=True)
+        a = self.args
         dt = torch.float32 if a.ckpt_fp32 else torch.float16
         tensors = {}
         for name, m in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
             for k, v in m.state_dict().items():
                 tensors[f"{name}/{k}"] = (v.to(dt) if v.is_floating_point() else v).detach().cpu().contiguous()
-        optim = {}
-        for name, opt in (("opt_G", self.opt_G), ("opt_D", self.opt_D)):
-            for i, st in opt.state_dict()["state"].items():
-                optim[f"{name}/{i}/step"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1).cpu()
-                optim[f"{name}/{i}/exp_avg_sq"] = st["exp_avg_sq"].to(torch.bfloat16).cpu().contiguous()
-        step = self.meta["step"]
-        files = _save_sharded(tensors, ck, f"state-s{step:08d}")
-        ofiles = _save_sharded(optim, ck, f"optim-s{step:08d}") if optim else []
-        meta = dict(self.meta, G_config=self.G.config, D_config=self.D.config, files=files, optim_files=ofiles,
-                    args=vars(a), sessions=self.meta["sessions"] + [session])
-        write_json(os.path.join(ck, "state.json"), meta)  # atomic: the json names the complete set of files
-        for f in glob.glob(os.path.join(ck, "state-s*.safetensors")) + glob.glob(os.path.join(ck, "optim-s*.safetensors")):
-            if os.path.basename(f) not in files + ofiles:
-                os.remove(f)
+        optim = {**adam_sq_tensors(self.opt_G, "opt_G"), **adam_sq_tensors(self.opt_D, "opt_D")}
+        meta = dict(self.meta, G_config=self.G.config, D_config=self.D.config, args=vars(a),
+                    sessions=self.meta["sessions"] + [session])
+        write_state(a.ckpt, self.meta["step"], tensors, optim, meta)
 
     def _load(self, saved: dict):
         ck = self.args.ckpt
-        tensors = {}
-        for f in saved["files"]:
-            tensors.update(load_file(os.path.join(ck, f)))
+        tensors, optim = read_state(ck, saved)
         for name, m in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
             m.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + "/")})
-        ofiles = saved.get("optim_files", [])
-        if ofiles and all(os.path.exists(os.path.join(ck, f)) for f in ofiles):
-            optim = {}
-            for f in ofiles:
-                optim.update(load_file(os.path.join(ck, f)))
-            for name, opt in (("opt_G", self.opt_G), ("opt_D", self.opt_D)):
-                sd = opt.state_dict()
-                params = [p for g in opt.param_groups for p in g["params"]]
-                sd["state"] = {i: {"step": optim[f"{name}/{i}/step"].reshape(()).float(),
-                                   "exp_avg": torch.zeros_like(p),
-                                   "exp_avg_sq": optim[f"{name}/{i}/exp_avg_sq"].to(p.device, torch.float32)}
-                               for i, p in enumerate(params) if f"{name}/{i}/step" in optim}
-                opt.load_state_dict(sd)
-            print(f"resumed optimiser state from {ofiles}", flush=True)
+        if optim is not None:
+            load_adam_sq(self.opt_G, optim, "opt_G")
+            load_adam_sq(self.opt_D, optim, "opt_D")
+            print(f"resumed optimiser state from {saved['optim_files']}", flush=True)
         else:
             self.warmup_from = saved["step"]
             print(f"no optimiser state in {ck}: fresh Adam, lr warm-up over {self.args.warmup} steps", flush=True)
@@ -349,6 +326,51 @@ class Trainer:
         G.save_pretrained(folder, card=model_card(G, training, metrics, a), extra_config={"training": training})
         write_json(os.path.join(folder, "metrics.json"), metrics)
         print(f"wrote {folder} and {os.path.join(a.out, 'stylegan_grid.png')}", flush=True)
+
+
+def adam_sq_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    """Adam state with beta1 = 0 (no first moment needed): step and bf16 second moments, keyed prefix/i/..."""
+    out = {}
+    for i, st in opt.state_dict()["state"].items():
+        out[f"{prefix}/{i}/step"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1).cpu()
+        out[f"{prefix}/{i}/exp_avg_sq"] = st["exp_avg_sq"].to(torch.bfloat16).cpu().contiguous()
+    return out
+
+
+def load_adam_sq(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    """Inverse of `adam_sq_tensors` (the first moment restarts at zero, as beta1 = 0 makes it unused)."""
+    sd = opt.state_dict()
+    params = [p for g in opt.param_groups for p in g["params"]]
+    sd["state"] = {i: {"step": tensors[f"{prefix}/{i}/step"].reshape(()).float(), "exp_avg": torch.zeros_like(p),
+                       "exp_avg_sq": tensors[f"{prefix}/{i}/exp_avg_sq"].to(p.device, torch.float32)}
+                   for i, p in enumerate(params) if f"{prefix}/{i}/step" in tensors}
+    opt.load_state_dict(sd)
+
+
+def write_state(ck: str, step: int, tensors: dict, optim: dict, meta: dict) -> None:
+    """Checkpoint folder: state-s{step}-k / optim-s{step}-k safetensors shards, then state.json naming them (written
+    last, atomically: it always names a complete set), then the previous step's shards are removed."""
+    os.makedirs(ck, exist_ok=True)
+    files = _save_sharded(tensors, ck, f"state-s{step:08d}")
+    ofiles = _save_sharded(optim, ck, f"optim-s{step:08d}") if optim else []
+    write_json(os.path.join(ck, "state.json"), dict(meta, files=files, optim_files=ofiles))
+    for f in glob.glob(os.path.join(ck, "state-s*.safetensors")) + glob.glob(os.path.join(ck, "optim-s*.safetensors")):
+        if os.path.basename(f) not in files + ofiles:
+            os.remove(f)
+
+
+def read_state(ck: str, saved: dict) -> tuple[dict, dict | None]:
+    """(model tensors, optimiser tensors or None when the optim files were left behind) of a state.json."""
+    tensors = {}
+    for f in saved["files"]:
+        tensors.update(load_file(os.path.join(ck, f)))
+    ofiles = saved.get("optim_files", [])
+    if not (ofiles and all(os.path.exists(os.path.join(ck, f)) for f in ofiles)):
+        return tensors, None
+    optim = {}
+    for f in ofiles:
+        optim.update(load_file(os.path.join(ck, f)))
+    return tensors, optim
 
 
 def _save_sharded(tensors: dict, folder: str, prefix: str) -> list[str]:

@@ -206,30 +206,41 @@ def edit_photo(photo, yaw: float | None = None, pitch: float | None = None, guid
                       out_matrix=out_matrix)
 
 
-def measure_crop(crop: np.ndarray, upscale: int = 256) -> F.Face | None:
-    """The largest face the front-end finds in a (small) crop, in crop pixels; None when there is none.
-    The crop is upscaled first: dlib's HOG detector misses faces under ~80 px."""
+@dataclass
+class CropReading:
+    """What the front-end reads on a (small) face crop."""
+    face: F.Face              # the largest face, bbox and landmarks in crop pixels
+    yaw: float                # crop-level angles (`face_pose`), degrees
+    pitch: float
+    descriptor: np.ndarray    # dlib's 128-d identity descriptor
+
+
+def read_crop(crop: np.ndarray, upscale: int = 256) -> CropReading | None:
+    """One detection on a crop upscaled to `upscale` px (dlib's HOG detector misses faces under ~80 px) gives the
+    face, its pose and its identity descriptor; None when there is no face."""
     k = upscale / crop.shape[0]
     big = cv2.resize(crop, (upscale, upscale), interpolation=cv2.INTER_CUBIC)
     faces = F.detect_faces(big)
     if not faces:
         return None
     f = faces[0]
+    descriptor = F.face_descriptor(big, f)
+    yaw, pitch = face_pose(f)  # scale-invariant: the same on the crop
     f.landmarks = f.landmarks / k
     f.bbox = tuple(int(round(v / k)) for v in f.bbox)
-    return f
+    return CropReading(face=f, yaw=yaw, pitch=pitch, descriptor=descriptor)
+
+
+def measure_crop(crop: np.ndarray, upscale: int = 256) -> F.Face | None:
+    """The largest face the front-end finds in a (small) crop, in crop pixels; None when there is none."""
+    r = read_crop(crop, upscale)
+    return None if r is None else r.face
 
 
 def identity_distance(a: np.ndarray, b: np.ndarray, upscale: int = 256) -> float | None:
     """dlib descriptor distance between the faces of two crops (< 0.6 = same person); None if either has none."""
-    out = []
-    for c in (a, b):
-        big = cv2.resize(c, (upscale, upscale), interpolation=cv2.INTER_CUBIC)
-        faces = F.detect_faces(big)
-        if not faces:
-            return None
-        out.append(F.face_descriptor(big, faces[0]))
-    return F.identity_distance(*out)
+    ra, rb = read_crop(a, upscale), read_crop(b, upscale)
+    return None if ra is None or rb is None else F.identity_distance(ra.descriptor, rb.descriptor)
 
 
 def landmark_overlay(image: np.ndarray, landmarks: np.ndarray, color=(0, 255, 128), scale: int = 2) -> np.ndarray:
