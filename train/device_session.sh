@@ -91,6 +91,18 @@ pack-gan)  # session 3: exported models, metrics, grids, logs + the StyleGAN res
   (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
   (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
   ls -la /root/pack ;;
+start-s4)  # session 4 (4 GPUs): StyleGAN on 3 GPUs -> encoder refit + directions + bench; pose on GPU 3
+  SG=${2:?stylegan minutes}; POSE=${3:?pose minutes}; ENC=${4:?encoder minutes}
+  mkdir -p "$LOGS"
+  setsid nohup bash train/session4.sh "$SG" "$POSE" "$ENC" > "$LOGS/session4.log" 2>&1 < /dev/null &
+  echo "started train/session4.sh (pid $!)" ;;
+pack-s4)  # session 4: run/ (exports, metrics, grids) + logs + the StyleGAN resume state, in 15 MiB tar pieces
+  mkdir -p /root/pack; rm -f /root/pack/*
+  python3 -m train.resume_pack snapshot $CKPT/stylegan /root/run/resume-stylegan
+  (cd /root && find run logs -type f | sort > /root/files.txt)
+  (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
+  (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
+  ls -la /root/pack ;;
 start-extra)
   M=${2:?minutes}
   launch 0 multistage -m train.vae --model multistage-vae --shards $DATA --ckpt $CKPT/vae --out $RUN/vae \

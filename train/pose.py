@@ -112,6 +112,8 @@ def parse_args(argv=None):
     p.add_argument("--arcface", default=None, help="MobileFaceNet safetensors (identity / perceptual losses)")
     p.add_argument("--eval-pairs", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default="", help="folder with exported pose-sampler/ and pose-inpainter/ to start from "
+                   "when --ckpt holds no state (fresh discriminator and Adam; the pre-training phase is skipped)")
     return p.parse_args(argv)
 
 
@@ -253,11 +255,25 @@ class Run:
             self.step, self.nimg = meta["step"], meta["nimg"]
             self.train_seconds, self.sessions = meta["train_seconds"], meta["sessions"]
             print(f"resumed {self.variant} from {args.ckpt}: step {self.step}, {self.nimg / 1000:.1f} kimg", flush=True)
+        elif args.init:
+            self.warm_start(args.init)
         self.sessions += 1
         self.faces = load_face_features(args.arcface, dev) if (args.w_id > 0 or args.w_per > 0 or args.w_distill > 0) \
             else None
         self.w_fm = args.w_fm if args.w_fm >= 0 else (0.0 if self.faces is not None else 1.0)
         self.amp = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
+
+    def warm_start(self, folder: str):
+        """Nets and EMAs from an exported model (e.g. the bundled checkpoints/); D and Adam start fresh."""
+        names = [("G", "pose-inpainter-nosampler" if self.S is None else "pose-inpainter")]
+        if self.S is not None:
+            names.append(("S", "pose-sampler"))
+        for attr, sub in names:
+            src = type(getattr(self, attr)).from_pretrained(os.path.join(folder, sub), device=self.dev)
+            for net in (getattr(self, attr), getattr(self, attr + "_ema")):
+                net.load_state_dict({k: v.float() for k, v in src.state_dict().items()})
+        self.step = self.args.pretrain_steps  # the inpainter is trained already: straight to the joint phase
+        print(f"warm start of {self.variant} from {folder} (fresh discriminator and Adam)", flush=True)
 
     def modules(self):
         mods = [("G", self.G), ("G_ema", self.G_ema), ("D", self.D)]

@@ -2,6 +2,7 @@
 
     python -m train.stylegan --shards .cache/shards --ckpt .cache/ckpt/stylegan --out out --minutes 22 --device cuda
     python -m train.stylegan ... --export      # only rewrite --out from the checkpoint (CPU is fine)
+    python -m torch.distributed.run --nproc_per_node 3 -m train.stylegan ...   # data-parallel over 3 GPUs
 
 Data: `celebamask`, `celeba_id`, `utkface` shards at 128 px, train split (split == 0) and crops with
 padded fraction < 0.05, all kept on the GPU as uint8, random horizontal flips. Loss: non-saturating
@@ -9,6 +10,10 @@ logistic (StyleGAN2), lazy R1 on reals every 16 D steps (Adam hyper-parameters c
 in StyleGAN2 appendix B), style mixing 0.9, EMA of G with half-life `--ema-kimg` and ramp-up, DiffAugment
 (Zhao et al. 2020: colour, translation 1/8, cutout 1/2) on every image D sees. No path-length regularisation
 (speed). bf16 autocast on CUDA; the R1 pass runs in fp32 (TF32) by default.
+
+Several GPUs (torchrun): one process per GPU, each draws its own `--batch` reals and fakes, gradients are
+averaged by hand after every backward (no DDP wrapper: D and G steps alternate and R1 runs every 16th step),
+so the global batch is `--batch` x GPUs; rank 0 logs, checkpoints and exports.
 
 Checkpoint (`--ckpt`, every `--ckpt-minutes` and at the end), no pickles:
     state.json                      kimg, step, configs, args, history, file lists
@@ -28,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
@@ -129,8 +135,9 @@ def _cutout(x: torch.Tensor, ratio: float) -> torch.Tensor:
 class Trainer:
     """Setup, one G/D iteration, EMA, checkpoint and export; `run` is the wall-clock loop."""
 
-    def __init__(self, args):
+    def __init__(self, args, rank: int = 0, world: int = 1):
         self.args = args
+        self.rank, self.world = rank, world
         self.dev = torch.device(args.device)
         self.amp = self.dev.type == "cuda" and not args.fp32
         gcfg = dict(channel_base=args.channel_base, channel_max=args.channel_max, mapping_layers=args.mapping_layers)
@@ -156,6 +163,10 @@ class Trainer:
         self.warmup_from = None  # step at which a fresh optimiser started after a resume
         if saved:
             self._load(saved)
+        if world > 1:  # every rank starts from rank 0's weights (fresh inits differ by seed)
+            for m in (self.G, self.D, self.G_ema):
+                for t in list(m.parameters()) + list(m.buffers()):
+                    dist.broadcast(t.data, 0)
         # EMA copies only the buffers that change in training (w_avg); noise_const / blur_f are constants
         self.ema_buffers = ([self.G_ema.mapping_network.w_avg], [self.G.mapping_network.w_avg])
         self.set_compile(args.compile)
@@ -226,6 +237,7 @@ class Trainer:
         loss_D = F.softplus(logit_f).mean() + F.softplus(-logit_r).mean()
         self.opt_D.zero_grad(set_to_none=True)
         (loss_D + r1 * (a.r1_gamma / 2 * a.r1_interval)).backward()
+        self._average_grads(self.D)
         self.opt_D.step()
         # --- G: non-saturating logistic loss, style mixing, w_avg tracking
         self.D.requires_grad_(False)
@@ -235,9 +247,10 @@ class Trainer:
         loss_G = F.softplus(-logit_g).mean()
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
+        self._average_grads(self.G)
         self.opt_G.step()
         self.meta["step"] += 1
-        self.meta["nimg"] += B
+        self.meta["nimg"] += B * self.world
         self.meta["kimg"] = self.meta["nimg"] / 1000
         self._update_ema()
         with torch.no_grad():
@@ -245,6 +258,28 @@ class Trainer:
                                        logit_r.detach().mean(), logit_f.detach().mean(),
                                        torch.ones((), device=self.dev)])
         self.r1_count += int(do_r1)
+
+    def _average_grads(self, model: torch.nn.Module):
+        """Mean of the gradients over the ranks, as one flat all-reduce (every rank runs the same graph, so the
+        set of parameters with a gradient is the same everywhere)."""
+        if self.world == 1:
+            return
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        flat = _flatten_dense_tensors([g.contiguous() for g in grads])
+        dist.all_reduce(flat)
+        flat.div_(self.world)
+        for g, avg in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            g.copy_(avg)
+
+    def should_stop(self, local: bool) -> bool:
+        """True on every rank once any rank's clock says stop (one tiny all-reduce; call it at the same steps)."""
+        if self.world == 1:
+            return local
+        flag = torch.tensor([float(local)], device=self.dev)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _set_lr(self):
         if self.warmup_from is None:
@@ -262,7 +297,7 @@ class Trainer:
         ema_nimg = a.ema_kimg * 1000
         if a.ema_rampup > 0:
             ema_nimg = min(ema_nimg, self.meta["nimg"] * a.ema_rampup)
-        beta = 0.5 ** (a.batch / max(ema_nimg, 1e-8))
+        beta = 0.5 ** (a.batch * self.world / max(ema_nimg, 1e-8))
         torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
         torch._foreach_copy_(*self.ema_buffers)
 
@@ -474,17 +509,34 @@ def parse_args(argv=None):
     return a
 
 
+def init_distributed(a) -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; 1 process: (0, 1). Sets a.device to this rank's GPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
+    if a.device.startswith("cuda"):
+        torch.cuda.set_device(local)
+        a.device = f"cuda:{local}"
+    dist.init_process_group("nccl" if a.device.startswith("cuda") else "gloo")
+    return rank, world
+
+
 def main(argv=None):
     a = parse_args(argv)
     t0 = time.time()
-    torch.manual_seed(a.seed if a.seed >= 0 else int(t0 * 1000) % 2 ** 31)
+    rank, world = init_distributed(a)
+    if world > 1 and (a.export or a.profile):
+        raise SystemExit("--export / --profile run in one process (no torchrun)")
+    seed = a.seed if a.seed >= 0 else int(t0 * 1000) % 2 ** 31
+    torch.manual_seed(seed + 1000 * rank)  # own reals, z and noise per rank; weights come from rank 0
     if a.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if a.export and not os.path.exists(os.path.join(a.ckpt, "state.json")):
         raise SystemExit(f"--export: no checkpoint under {a.ckpt}")
-    tr = Trainer(a)
+    tr = Trainer(a, rank, world)
     if a.export:
         saved = read_json(os.path.join(a.ckpt, "state.json"))
         last = (saved.get("sessions") or [{}])[-1]
@@ -503,8 +555,10 @@ def main(argv=None):
         return profile_steps(tr, images, a.profile)
     n_g = sum(p.numel() for p in tr.G.parameters())
     n_d = sum(p.numel() for p in tr.D.parameters())
-    print(f"{len(images)} training faces on {tr.dev}; G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M, "
-          f"num_ws {tr.G.num_ws}, bf16 {tr.amp}, compile {a.compile}; start at {tr.meta['kimg']:.3f} kimg", flush=True)
+    log = print if rank == 0 else (lambda *args, **kw: None)
+    log(f"{len(images)} training faces on {tr.dev} x {world}; G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M, "
+        f"num_ws {tr.G.num_ws}, bf16 {tr.amp}, compile {a.compile}, global batch {a.batch * world}; "
+        f"start at {tr.meta['kimg']:.3f} kimg", flush=True)
     total = a.minutes * 60
     reserve = min(60.0, 0.15 * total)  # time kept for the final checkpoint and export
     start_step, start_nimg = tr.meta["step"], tr.meta["nimg"]
@@ -512,7 +566,9 @@ def main(argv=None):
     t_log = t_ckpt = t_train
     nimg_log = tr.meta["nimg"]
     losses = {}
-    while time.time() - t0 < total - reserve:
+    while True:
+        if (tr.meta["step"] - start_step) % 10 == 0 and tr.should_stop(time.time() - t0 >= total - reserve):
+            break
         if tr.compiled and tr.meta["step"] == start_step:
             try:  # compile problems surface at the first call: fall back to eager rather than lose the session
                 tr.step(images)
@@ -524,17 +580,22 @@ def main(argv=None):
                 tr.step(images)
         else:
             tr.step(images)
+        if rank != 0:
+            continue
         now = time.time()
         if now - t_log >= a.log_seconds:
             losses = tr.pop_stats()
             ips = (tr.meta["nimg"] - nimg_log) / (now - t_log)
-            print(f"step {tr.meta['step']} kimg {tr.meta['kimg']:.3f} " + " ".join(f"{k} {v:.4f}" for k, v in losses.items())
-                  + f" img/s {ips:.1f} it/s {ips / a.batch:.2f} elapsed {now - t0:.0f}s", flush=True)
+            log(f"step {tr.meta['step']} kimg {tr.meta['kimg']:.3f} " + " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+                + f" img/s {ips:.1f} it/s {ips / (a.batch * world):.2f} elapsed {now - t0:.0f}s", flush=True)
             t_log, nimg_log = now, tr.meta["nimg"]
         if now - t_ckpt >= a.ckpt_minutes * 60:
             tr.save(session_info(tr, counts, losses, t_train, start_step, start_nimg))
             t_ckpt = time.time()
-            print(f"checkpoint at {tr.meta['kimg']:.3f} kimg -> {a.ckpt}", flush=True)
+            log(f"checkpoint at {tr.meta['kimg']:.3f} kimg -> {a.ckpt}", flush=True)
+    if rank != 0:
+        dist.destroy_process_group()
+        return
     if tr.stats[5] > 0:
         losses = tr.pop_stats()
     session = session_info(tr, counts, losses, t_train, start_step, start_nimg)
@@ -547,6 +608,8 @@ def main(argv=None):
     metrics["wall_seconds"] = round(time.time() - t0, 1)
     write_json(os.path.join(a.out, "stylegan", "metrics.json"), metrics)
     print(f"done: {tr.meta['kimg']:.3f} kimg, wall {time.time() - t0:.0f}s", flush=True)
+    if world > 1:
+        dist.destroy_process_group()
 
 
 def profile_steps(tr: Trainer, images: torch.Tensor, n: int):
@@ -582,7 +645,7 @@ def session_info(tr: Trainer, counts: dict, losses: dict, t_train: float, start_
     secs = time.time() - t_train
     return {"started_kimg": start_nimg / 1000, "kimg": tr.meta["kimg"], "steps": tr.meta["step"] - start_step,
             "train_seconds": round(secs, 1), "img_per_s": round((tr.meta["nimg"] - start_nimg) / max(secs, 1e-6), 1),
-            "device": str(tr.dev), "data": counts, "losses": losses, "compile": tr.args.compile}
+            "device": str(tr.dev), "gpus": tr.world, "data": counts, "losses": losses, "compile": tr.args.compile}
 
 
 if __name__ == "__main__":
