@@ -24,7 +24,7 @@ from core.pipelines import gan as GAN
 TRAIN = ("StyleGAN2 + MTV-TSA encoder + InterFaceGAN directions; trainers: python -m train.stylegan, "
          "train.encoder, train.directions")
 CAPABILITY = "Invert & edit"
-SLIDER_RANGE = 3.0      # +-3 units spans the generator's faces
+SLIDER_RANGE = 8.0      # +-3 units spans the generator's faces; the weaker directions (age, gender) need more
 MAX_STEPS = 100         # refinement steps offered in the tab (the CLI allows more)
 
 
@@ -142,7 +142,7 @@ def build() -> tuple[gr.Image | None, gr.Image | None]:
             photo = photo_input()
             face_index = gr.Number(value=0, precision=0, minimum=0, label="Face index (0 = largest)")
             refine = gr.Slider(0, MAX_STEPS, value=0, step=5, label="Refinement steps (0 = encoder only)",
-                               info="Adam on the code; ~2-3 s a step on a 2-core CPU, milliseconds on a GPU")
+                               info="Adam on the code; about 0.5-1.5 s a step on a 2-core CPU, milliseconds on a GPU")
             run = gr.Button("Invert", variant="primary")
         with gr.Column(scale=2):
             pasted = image_output("Edit pasted into the photo")

@@ -90,6 +90,21 @@ def _pose_inpainter():
     return PoseInpainter
 
 
+def _stylegan():
+    from core.models.stylegan import StyleGAN2Generator
+    return StyleGAN2Generator
+
+
+def _mtv_encoder():
+    from core.models.encoder import MTVEncoder
+    return MTVEncoder
+
+
+def _directions():
+    from core.models.directions import Directions
+    return Directions
+
+
 NC_LICENCE = "non-commercial research use only (inherited from the training data)"
 CELEBAMASK_TERMS = "CelebAMask-HQ / CelebA: non-commercial research use only"
 
@@ -198,6 +213,56 @@ ENTRIES: tuple[ModelEntry, ...] = (
         retrain="python -m train.data && python -m train.pose --shards .cache/shards --ckpt .cache/ckpt/pose "
                 "--out out/pose --minutes 20 --device cuda --arcface /root/weights/mobilefacenet_casia/model.safetensors",
         description="pose editing, stage 2: inpainter with landmark + identity conditioning (Yin ch. 3), 128 px",
+    ),
+    ModelEntry(
+        name="stylegan",
+        model_class=_stylegan,
+        files={
+            "README.md": "75c7801debb6c8ec063b5c51aaf21bf03357de6dc8447cd7bd70e3d30e8b46a6",
+            "config.json": "366f09b9f4bec4f6b868cda2ac07bc746582819426d76f260a86ecb2f0baf63f",
+            "model-00001-of-00002.safetensors": "d2ae0b7d09e56c2de717e32e1154c0c4fc7cb60fae77bd3a8e2f01c086334ba4",
+            "model-00002-of-00002.safetensors": "7d05e45a6861c2c5786d45083f54d5d167e6e22868cc5e0dd7a9716829eb5488",
+            "model.safetensors.index.json": "ef0284371f27645c4d9aa19ecf02fa6c162f042ad404eac8c0a21d8298ef4bd7",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS,
+        retrain="python -m train.data && python -m torch.distributed.run --standalone --nproc_per_node 3 -m train.stylegan "
+                "--shards .cache/shards --ckpt .cache/ckpt/stylegan --out out --minutes 22 --device cuda "
+                "(resumes; 1262 kimg over 4 sessions)",
+        description="StyleGAN2-like face generator (EMA), 128 px, 12 style layers",
+    ),
+    ModelEntry(
+        name="mtv-encoder",
+        model_class=_mtv_encoder,
+        files={
+            "README.md": "3264544339cfee69e7ea0311c2455b8afa9e0d92321d65a492ec7942e09b4d6f",
+            "config.json": "733079fd443592895776afbe7851b9aa73ef03baf4610335027b4345ea0759b0",
+            "model-00001-of-00003.safetensors": "aa46814fa799482b264a6076691040c3e1177fd512410a027e067ceb650e0929",
+            "model-00002-of-00003.safetensors": "2a3fc6d4754b87770766eef892268e16f51b8c0b09beddeaff2ae76757de71b8",
+            "model-00003-of-00003.safetensors": "cf4613cfeab4afa062d522b423955068a54d7f8d29fddfad4afbf067b0e37829",
+            "model.safetensors.index.json": "29101c05575efe61a118cddbfec05c7b5b56256b29e4f066cf61661165ffab40",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS,
+        retrain="python -m train.encoder --generator checkpoints/stylegan --init EXPORTED_ENCODER --shards .cache/shards "
+                "--ckpt .cache/ckpt/encoder --out out --minutes 20 --device cuda "
+                "--arcface /root/weights/mobilefacenet_casia/model.safetensors",
+        description="MTV-TSA GAN-inversion encoder (aligned 128 px crop -> w+) for the 'stylegan' generator",
+    ),
+    ModelEntry(
+        name="directions",
+        model_class=_directions,
+        files={
+            "README.md": "dd6870c3cecd8a584c8667bf28f8d6f9c72210149e24574cdfb92417347c356e",
+            "directions.json": "4e93722fa9e78c1c4eefe75d92acda43918cde1ff42811eed5d544f63ed29f17",
+            "directions.safetensors": "cfe5dc363135ed72561e0ac3065718c7f7c8ad9f544c0e10faaf0321c56a5eee",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS + "; labels from UTKFace (non-commercial research use)",
+        retrain="python -m train.attributes --shards .cache/shards --out out/attr --minutes 3.5 --device cuda && "
+                "python -m train.directions --generator checkpoints/stylegan --attributes out/attr/attributes "
+                "--out out --device cuda",
+        description="InterFaceGAN attribute directions in W for the 'stylegan' generator (the Invert & edit sliders)",
     ),
 )
 

@@ -16,9 +16,9 @@ from core.labels import ID  # noqa: E402
 from tests.masks import editor, face_mask, save_mask  # noqa: E402
 from tests.served_app import shared_server  # noqa: E402
 
-# the working tabs' endpoints (/invert, /edit, /gan_sample exist only once their models are bundled)
+# every tab's endpoints (a tab whose models are not bundled has none)
 ENDPOINTS = ["/analyze", "/parse", "/mask2face", "/mask2face_photo", "/deocclude", "/reconstruct", "/sample",
-             "/interpolate", "/pose"]
+             "/interpolate", "/pose", "/invert", "/edit", "/gan_sample"]
 TIMEOUT = 240  # s per request: first model load on a loaded 2-core CPU
 
 
@@ -247,3 +247,32 @@ def test_no_face_is_a_user_message(client, tmp_path):
 def test_face_index_out_of_range_is_a_user_message(client, photo):
     with pytest.raises(AppError, match="(?i)face"):
         call(client, handle_file(photo), 5, api_name="/analyze")
+
+
+def test_invert_then_edit(client, photo, astronaut):
+    """/invert (photo, face index, refinement steps) on the astronaut: the 128 px crop and reconstruction, the
+    reconstruction pasted into the photo at its size, the measured quality line and the latent code; then /edit
+    (code, photo, slider values in the directions' order) with yaw +3: a different face, pasted at the photo's size."""
+    from core.pipelines import gan as GAN
+
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in named["/invert"]["parameters"]] == ["photo", "face_index", "refine"]
+    crop, recon, pasted, quality, code = call(client, handle_file(photo), 0, 0, api_name="/invert")
+    assert read(crop).shape == read(recon).shape == (128, 128, 3)
+    assert read(pasted).shape == astronaut.shape
+    assert "PSNR" in quality and "dlib identity distance" in quality, quality
+    assert GAN.load_code(code).ws.shape == (12, 512)
+    names = [s.name for s in GAN.sliders()]
+    values = [3.0 if n == "yaw" else 0.0 for n in names]
+    edited, pasted_edit = call(client, handle_file(code), handle_file(photo), *values, api_name="/edit")
+    assert read(edited).shape == (128, 128, 3)
+    assert np.abs(read(edited).astype(int) - read(recon)).mean() > 3, "yaw +3 changes the face"
+    assert read(pasted_edit).shape == astronaut.shape
+
+
+def test_gan_sample_is_seeded(client):
+    """/gan_sample (seed, truncation): the same seed gives the same 128 px face, another seed another face."""
+    a = read(call(client, 7, 0.7, api_name="/gan_sample")[1])
+    b = read(call(client, 7, 0.7, api_name="/gan_sample")[1])
+    c = read(call(client, 8, 0.7, api_name="/gan_sample")[1])
+    assert a.shape == (128, 128, 3) and np.array_equal(a, b) and not np.array_equal(a, c)

@@ -212,6 +212,45 @@ def test_pose_any_upload(astronaut, folder):
     prop()
 
 
+def test_invert_and_edit_any_input(astronaut, folder):
+    """/invert on any photo, face index and refinement count (empty, negative, beyond the limit); /edit on any code
+    file (random bytes, missing, a real code) and slider values (empty, nan, inf, huge): a result or gr.Error."""
+    import hub
+
+    from apps.invert import edit, invert
+
+    if not all(hub.available(m) for m in ("stylegan", "mtv-encoder", "directions")):
+        pytest.skip("the GAN models are not bundled")
+    face_png = encode(Image.fromarray(astronaut), "PNG")
+    steps = st.one_of(st.none(), st.sampled_from([0, 0, 1, -1, 10 ** 6]))
+    values = st.one_of(st.none(), st.floats(-8, 8), st.sampled_from([float("nan"), float("inf"), 1e9]))
+    code_path = None
+
+    @SETTINGS
+    @given(photo_bytes(astronaut), st.booleans(), face_indices, steps)
+    @example(face_png, False, 0, 0)
+    def prop_invert(data, missing, face_index, refine):
+        nonlocal code_path
+        out = check(invert, as_file(folder, data, missing), face_index, refine)
+        if data == face_png and not missing and face_index in (0, None) and refine in (0, None):
+            assert out is not None, "the astronaut inverts"
+        if out is not None:
+            crop, recon, pasted, quality, code = out
+            assert crop.shape == recon.shape == (128, 128, 3) and "PSNR" in quality
+            code_path = code
+    prop_invert()
+
+    @SETTINGS
+    @given(st.one_of(st.none(), st.just("real"), st.binary(max_size=200)), st.lists(values, max_size=14))
+    @example("real", [2.0])
+    def prop_edit(code, vals):
+        path = code_path if code == "real" else (as_file(folder, code) if code is not None else None)
+        out = check(edit, path, None, *vals)
+        if out is not None:
+            assert out[0].shape == (128, 128, 3) and out[0].dtype == np.uint8
+    prop_edit()
+
+
 def test_face_index_empty_means_largest_and_junk_is_a_user_message(astronaut, folder):
     import gradio as gr
 

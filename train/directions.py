@@ -307,6 +307,8 @@ def main(argv=None) -> None:
                                    "worst_other_z": ent[s]["worst_other_z"]} for s in sliders}
     with open(os.path.join(folder, "directions.json"), "w") as f:
         json.dump(meta, f, indent=2)
+    with open(os.path.join(folder, "README.md"), "w") as f:
+        f.write(model_card(meta, args))
     grid_png(G, dirs, w_eval[:2 if args.smoke else 4], os.path.join(args.out, "directions_grid.png"), dev)
     for s in sliders:
         e = ent[s]
@@ -315,6 +317,40 @@ def main(argv=None) -> None:
               f"{e['worst_other_z']:.3f} sd", flush=True)
     print(f"wrote {args.out}: directions/directions.safetensors, directions/directions.json, directions_metrics.json, "
           f"directions_grid.png; done in {time.time() - t0:.0f}s", flush=True)
+
+
+def model_card(meta: dict, args) -> str:
+    rows = "\n".join(f"| {s} | {v['layers'][0]}-{v['layers'][1]} | {v['quality']:.3f} | "
+                     f"{meta['metrics_summary'][s]['own_per_unit']:+.4g} | {meta['metrics_summary'][s]['own_z']:+.3f} | "
+                     f"{meta['metrics_summary'][s]['worst_other']} {meta['metrics_summary'][s]['worst_other_z']:.3f} |"
+                     for s, v in meta["sliders"].items())
+    return f"""# FaceLab attribute directions for the 128 px StyleGAN2 (InterFaceGAN sliders)
+
+Linear boundaries in W (Shen et al., CVPR 2020), made less entangled by conditional projection (sec. 2.3), for
+ONE generator: {meta['generator']}. `directions.safetensors` holds one unit normal per slider, `directions.json`
+its unit (`std`), the w+ layers it edits and the fit; `core/models/directions.py` reads and applies them.
+
+## How they were made
+{meta['samples']} generator samples (truncation {meta['truncation']}) labelled by the attribute net
+(train/attributes.py: UTKFace age / gender, CelebA attributes, parser-derived hat / eyeglasses, landmark
+mouth opening, front-end yaw / pitch); ridge regression (continuous labels) or logistic regression on the top
+and bottom {args.fraction:.0%} (binary labels) in W; held-out quality is R^2 or the correlation of the score.
+
+## Metrics (held-out samples; per unit of the slider; z = in standard deviations of the attribute)
+| slider | w+ layers | fit quality | own change / unit | own z / unit | most moved other (z / unit) |
+|---|---|---|---|---|---|
+{rows}
+
+A slider with own z below 0.05 barely changes its attribute on this generator (the app marks it weak); eyeglasses,
+bangs and hats are rare in its samples.
+
+## Retrain
+    python -m train.directions --generator checkpoints/stylegan --attributes ATTRIBUTE_NET --out out --device cuda
+
+## Terms
+Non-commercial research only (derived from a generator trained on CelebA / CelebAMask-HQ and labels from
+CelebA / CelebAMask-HQ / UTKFace, all non-commercial research use).
+"""
 
 
 if __name__ == "__main__":

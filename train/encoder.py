@@ -373,7 +373,7 @@ image [N, 3, 128, 128] in [-1, 1] -> w+ [N, {E.num_ws}, 512] (offset from the ge
     from core.models.encoder import MTVEncoder
     from core.models.stylegan import StyleGAN2Generator
     G = StyleGAN2Generator.from_pretrained("checkpoints/stylegan")
-    E = MTVEncoder.from_pretrained("checkpoints/encoder")
+    E = MTVEncoder.from_pretrained("checkpoints/mtv-encoder")
     out = E(img)                                   # out.ws [N, {E.num_ws}, 512], out.const
     rec = G.synthesis(out.ws, noise_mode="const", const=out.const)
 
@@ -396,9 +396,9 @@ image [N, 3, 128, 128] in [-1, 1] -> w+ [N, {E.num_ws}, 512] (offset from the ge
 Resumes from `--ckpt` when `state.json` is there. Retrain whenever the generator changes.
 
 ## Terms
-Non-commercial research only. Trained on images of its generator (itself trained on CelebA / CelebAMask-HQ /
-UTKFace) and on crops of CelebA and CelebAMask-HQ (CelebA terms: non-commercial research purposes only) and
-UTKFace (non-commercial research purposes only). Reconstructions may resemble real people.
+Non-commercial research only. Trained on images of its generator (itself trained on CelebA / CelebAMask-HQ)
+and on crops of CelebA and CelebAMask-HQ (CelebA terms: non-commercial research purposes only).
+Reconstructions may resemble real people.
 """
 
 

@@ -357,7 +357,8 @@ class Trainer:
 
         Image.fromarray(grid).save(os.path.join(a.out, "stylegan_grid.png"))
         training = {"kimg": round(self.meta["kimg"], 2), "step": self.meta["step"], "data": data_counts,
-                    "augment": a.augment, "r1_gamma": a.r1_gamma, "ema_kimg": a.ema_kimg, "batch": a.batch}
+                    "augment": a.augment, "r1_gamma": a.r1_gamma, "ema_kimg": a.ema_kimg, "batch": a.batch,
+                    "gpus": self.world}
         G.save_pretrained(folder, card=model_card(G, training, metrics, a), extra_config={"training": training})
         write_json(os.path.join(folder, "metrics.json"), metrics)
         print(f"wrote {folder} and {os.path.join(a.out, 'stylegan_grid.png')}", flush=True)
@@ -377,7 +378,8 @@ def load_adam_sq(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], p
     sd = opt.state_dict()
     params = [p for g in opt.param_groups for p in g["params"]]
     sd["state"] = {i: {"step": tensors[f"{prefix}/{i}/step"].reshape(()).float(), "exp_avg": torch.zeros_like(p),
-                       "exp_avg_sq": tensors[f"{prefix}/{i}/exp_avg_sq"].to(p.device, torch.float32)}
+                       # same strides as the parameter (channels_last weights): fused Adam insists on it
+                       "exp_avg_sq": torch.empty_like(p).copy_(tensors[f"{prefix}/{i}/exp_avg_sq"].reshape(p.shape))}
                    for i, p in enumerate(params) if f"{prefix}/{i}/step" in tensors}
     opt.load_state_dict(sd)
 
@@ -447,7 +449,8 @@ skip toRGB, {G.num_ws} style layers (w+ = [N, {G.num_ws}, 512]), {n_params / 1e6
 
 ## Training
 - Data: aligned 128 px face crops, train split, crops with < 5 % padding: {data}.
-- Images shown: {training['kimg']} kimg ({training['step']} steps of batch {training['batch']}).
+- Images shown: {training['kimg']} kimg ({training['step']} steps; this session: batch {training['batch']} per GPU
+  x {training.get('gpus', 1)} GPU(s); earlier sessions in the checkpoint's state.json).
 - Non-saturating logistic loss, lazy R1 (gamma {training['r1_gamma']}, every {a.r1_interval} D steps), style mixing
   {a.style_mixing}, DiffAugment ({training['augment']}), EMA half-life {training['ema_kimg']} kimg, Adam lr {a.lr}
   betas (0, 0.99), bf16 autocast.
@@ -459,11 +462,13 @@ No FID: there are no Inception weights on these machines. Judge samples from the
 
 ## Retrain / resume
     python -m train.stylegan --shards .cache/shards --ckpt .cache/ckpt/stylegan --out out --minutes 22 --device cuda
+    python -m torch.distributed.run --standalone --nproc_per_node 3 -m train.stylegan ...   # 3 GPUs
 The command resumes from `--ckpt` when `state.json` is there (kimg continues).
 
 ## Terms
-Non-commercial research only. Trained on CelebA / CelebAMask-HQ (non-commercial research use, CelebA terms)
-and UTKFace (non-commercial research use). Generated faces may resemble real people in those datasets.
+Non-commercial research only. Trained on the sources listed under Data (CelebA / CelebAMask-HQ: non-commercial
+research use, CelebA terms; UTKFace, when its crops pass the padding filter: non-commercial research use).
+Generated faces may resemble real people in those datasets.
 """
 
 

@@ -43,3 +43,12 @@ def apply_edits(ws: torch.Tensor, directions: dict[str, dict], values: dict[str,
         a, b = d["layers"]
         out[:, a:b + 1] += (float(value) * d["std"]) * d["n"].to(device=ws.device, dtype=ws.dtype)
     return out
+
+
+class Directions:
+    """Registry class of a directions folder: hub.load("directions") -> load_directions(folder) (a dict, not a
+    network; `dtype` is ignored, the normals stay float32)."""
+
+    @staticmethod
+    def from_pretrained(folder: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> dict:
+        return load_directions(folder, device=device)

@@ -20,7 +20,7 @@ MobileFaceNet stays in train/). Identity is *measured* with dlib's descriptor (c
 Deliberately different from the seed: the generator runs in fp32 with constant noise (noise_mode "const"),
 so a code always decodes to the same image; the encoder's z_n (noise weights) are not predicted.
 Everything runs on the CPU except the refinement, which uses the GPU when there is one (a 128 px G costs
-~0.2 s per pass on a 2-core CPU, ~2-3 s per refinement step).
+~0.1 s per pass on a 2-core CPU, about 0.5-1.5 s per refinement step).
 
 A code travels as .npz (`dump_code` / `load_code`): ws float32 [num_ws, w_dim], optional const, the photo
 -> crop matrix and the photo size (for paste-back), and JSON metadata (generator name and fingerprint, how the
@@ -53,6 +53,7 @@ IDENTITY_SIZE = 256      # crops are upscaled to this for dlib's descriptor (it 
 MAX_UNITS = 10.0         # slider values beyond this leave the generator's data far behind
 REFINE_LR = 0.01         # Adam step on w+ (Image2StyleGAN / PTI use 0.01 in W+)
 MAX_REFINE = 1000
+WEAK_SLIDER_Z = 0.05     # a slider moving its attribute less than this many data stds per unit is marked weak
 CODE_VERSION = 1
 
 
@@ -160,12 +161,19 @@ class Slider:
     kind: str                     # "binary" or "regression" (the attribute head it was fitted to)
     per_unit: float | None        # measured change of the attribute per unit (directions.json), if recorded
     unit: str                     # the attribute's unit (core.models.attributes.ATTRIBUTES)
+    own_z: float | None = None    # that change in standard deviations of the attribute over the generator's faces
+
+    @property
+    def weak(self) -> bool:
+        """The slider barely moves its attribute (the generator rarely draws it, e.g. eyeglasses): say so."""
+        return self.own_z is not None and abs(self.own_z) < WEAK_SLIDER_Z
 
     @property
     def info(self) -> str:
         """One line for a slider's help text."""
         effect = f"; +1 = {self.per_unit:+.3g} {self.unit}" if self.per_unit is not None else ""
-        return f"w+ layers {self.layers[0]}-{self.layers[1]}{effect}"
+        weak = " (weak: barely changes it on this generator)" if self.weak else ""
+        return f"w+ layers {self.layers[0]}-{self.layers[1]}{effect}{weak}"
 
 
 def sliders(models: GANModels | None = None) -> list[Slider]:
@@ -177,9 +185,10 @@ def sliders(models: GANModels | None = None) -> list[Slider]:
     summary = models.directions_meta.get("metrics_summary", {})
     out = []
     for name, d in models.directions.items():
-        per_unit = summary.get(name, {}).get("own_per_unit")
+        per_unit, own_z = (summary.get(name, {}).get(k) for k in ("own_per_unit", "own_z"))
         out.append(Slider(name=name, layers=tuple(d["layers"]), std=float(d["std"]), kind=str(d.get("kind", "")),
-                          per_unit=None if per_unit is None else float(per_unit), unit=units.get(name, "")))
+                          per_unit=None if per_unit is None else float(per_unit), unit=units.get(name, ""),
+                          own_z=None if own_z is None else float(own_z)))
     return out
 
 
