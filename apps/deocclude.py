@@ -177,12 +177,15 @@ def deocclude(photo: str, mask=None, face_index=0, hair: bool = False, keep_glas
 # ------------------------------------------------------------------------------------------- examples
 
 def example_files() -> list[str]:
-    """Occluded variants of the bundled example photo, drawn at run time (sunglasses; a face mask)."""
+    """Occluded variants of the bundled example photo, drawn at run time: sunglasses, a face mask, clear eyeglasses,
+    a lock of hair over an eye."""
     photos = [p for p in example_photos() if "astronaut" in os.path.basename(p)] or example_photos()
     if not photos:
         return []
     folder = os.path.join(tempfile.gettempdir(), "facelab_deocclude_examples")
-    out = [os.path.join(folder, "astronaut_sunglasses.png"), os.path.join(folder, "astronaut_face_mask.png")]
+    drawings = {"sunglasses": D.draw_sunglasses, "face_mask": D.draw_face_mask, "eyeglasses": D.draw_eyeglasses,
+                "hair_over_eye": D.draw_hair_lock}
+    out = [os.path.join(folder, f"astronaut_{name}.png") for name in drawings]
     if all(os.path.exists(p) and os.path.getmtime(p) >= os.path.getmtime(photos[0]) for p in out):
         return out
     try:
@@ -193,7 +196,7 @@ def example_files() -> list[str]:
         image = load_image(photos[0])
         face = F.pick_face(F.detect_faces(image))
         os.makedirs(folder, exist_ok=True)
-        for path, draw in zip(out, (D.draw_sunglasses, D.draw_face_mask)):
+        for path, draw in zip(out, drawings.values()):
             Image.fromarray(draw(image, face)).save(path)
         return out
     except (FaceLabError, OSError):

@@ -324,3 +324,18 @@ def test_real_model_cli_writes_the_input_size(astronaut, tmp_path):
     Image.fromarray(D.draw_sunglasses(astronaut)[:500, :460]).save(src)
     assert cli(["deocclude", str(src), "--out", str(out)]) == 0
     assert np.asarray(Image.open(out)).shape == (500, 460, 3)
+
+
+@needs_model
+@pytest.mark.parametrize("draw", ["draw_sunglasses", "draw_face_mask", "draw_eyeglasses", "draw_hair_lock"])
+def test_real_model_finds_and_removes_each_example_occluder(astronaut, draw):
+    """The tab's examples (drawn on the astronaut): the automatic mask covers what was drawn, and the restored
+    photo is closer to the clean one there than the occluded input is."""
+    face = F.pick_face(F.detect_faces(astronaut))
+    occluded = getattr(D, draw)(astronaut, face)
+    drawn = np.abs(occluded.astype(int) - astronaut).max(-1) > 40     # clearly drawn pixels (not the lens tint)
+    res = D.deocclude_photo(occluded)
+    assert res.photo_mask is not None and res.photo_mask[drawn].mean() > 0.7, res.photo_mask[drawn].mean()
+    err_in = np.abs(occluded[drawn].astype(float) - astronaut[drawn]).mean()
+    err_out = np.abs(res.result[drawn].astype(float) - astronaut[drawn]).mean()
+    assert err_out < 0.6 * err_in, (err_out, err_in)

@@ -391,6 +391,56 @@ def draw_sunglasses(image: np.ndarray, face: F.Face | None = None, shade: int = 
     return out
 
 
+def draw_eyeglasses(image: np.ndarray, face: F.Face | None = None, color=(25, 20, 20)) -> np.ndarray:
+    """The photo with drawn clear eyeglasses (thin dark rims, see-through lenses with a faint tint) on face `face`."""
+    if face is None:
+        face = F.pick_face(F.detect_faces(image))
+    lm = face.landmarks.astype(np.float64)
+    left, right = lm[36:42].mean(0), lm[42:48].mean(0)
+    d = right - left
+    dist = float(np.hypot(*d))
+    angle = float(np.degrees(np.arctan2(d[1], d[0])))
+    lens = (round(dist * 0.40), round(dist * 0.28))
+    tint = image.copy()
+    for c in (left, right):
+        cv2.ellipse(tint, (round(c[0]), round(c[1] + dist * 0.03)), lens, angle, 0, 360, (200, 215, 230), -1,
+                    cv2.LINE_AA)
+    out = cv2.addWeighted(image, 0.85, tint, 0.15, 0)  # the lenses: 15 % bluish glass
+    thick = max(2, round(dist * 0.05))
+    for c in (left, right):
+        cv2.ellipse(out, (round(c[0]), round(c[1] + dist * 0.03)), lens, angle, 0, 360, color, thick, cv2.LINE_AA)
+    a, b = left + d * 0.40, right - d * 0.40
+    cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), color, thick, cv2.LINE_AA)
+    for c, sign in ((left, -1), (right, 1)):
+        p0, p1 = c + sign * d * 0.40, c + sign * d * 0.78
+        cv2.line(out, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), color, thick, cv2.LINE_AA)
+    return out
+
+
+def draw_hair_lock(image: np.ndarray, face: F.Face | None = None, color=(70, 48, 30)) -> np.ndarray:
+    """The photo with a drawn lock of hair falling from the forehead over one eye to the cheek of face `face`."""
+    if face is None:
+        face = F.pick_face(F.detect_faces(image))
+    lm = face.landmarks.astype(np.float64)
+    left, right = lm[36:42].mean(0), lm[42:48].mean(0)
+    d = right - left
+    dist = float(np.hypot(*d))
+    up = np.array([d[1], -d[0]]) / max(dist, 1e-6)      # towards the forehead
+    out = image.copy()
+    rng = np.random.default_rng(0)
+    thick = max(1, round(dist * 0.035))
+    t = np.linspace(0, 1, 32)[:, None]
+    for k in range(40):  # strands: from the hairline, bending over the left eye, ending on the cheek
+        u = k / 39
+        start = left + d * (0.25 + 0.4 * u) + up * dist * 1.4 + rng.normal(0, dist * 0.03, 2)
+        mid = left + d * (0.35 + 0.3 * u) + up * dist * 0.3
+        end = left + d * (-0.5 + 0.7 * u) - up * dist * (0.9 + 0.4 * rng.random())
+        pts = (1 - t) ** 2 * start + 2 * (1 - t) * t * mid + t ** 2 * end
+        shade = tuple(int(min(255, c * rng.uniform(0.7, 1.4))) for c in color)
+        cv2.polylines(out, [np.round(pts * 16).astype(np.int32)], False, shade, thick, cv2.LINE_AA, shift=4)
+    return out
+
+
 def draw_face_mask(image: np.ndarray, face: F.Face | None = None, color=(150, 200, 225)) -> np.ndarray:
     """The photo with a drawn surgical face mask (with pleats) over face `face`'s mouth and chin.
 
@@ -414,7 +464,7 @@ def draw_face_mask(image: np.ndarray, face: F.Face | None = None, color=(150, 20
     return out
 
 
-__all__ = ["CROP", "DeoccludeResult", "Occlusion", "deocclude_photo", "detect_occlusion", "draw_face_mask",
-           "draw_sunglasses",
+__all__ = ["CROP", "DeoccludeResult", "Occlusion", "deocclude_photo", "detect_occlusion", "draw_eyeglasses",
+           "draw_face_mask", "draw_hair_lock", "draw_sunglasses",
            "face_region", "inpaint_crops", "load_model", "mask_to_crop", "mask_to_photo", "occlusion_mask",
            "overlay_mask", "read_mask"]
