@@ -46,7 +46,22 @@ def main():
         "/interpolate": lambda: (handle_file(photo), handle_file(other), 0.5, "masked-vae"),
         "/deocclude": lambda: (handle_file(photo), None, 0, False, False),
         "/pose": lambda: (handle_file(photo), 20.0, 0.0, None, 0),
+        "/invert": lambda: (handle_file(photo), 0, 0),                        # encoder only
+        "/edit": lambda: (handle_file(code()), handle_file(photo), *edit_values()),  # one slider move
+        "/gan_sample": lambda: (int(np.random.randint(0, 10 ** 6)), 0.7),
     }
+    state = {}
+
+    def code() -> str:  # a latent code of the photo, made once by /invert
+        if "code" not in state:
+            state["code"] = client.predict(handle_file(photo), 0, 0, api_name="/invert")[4]
+        return state["code"]
+
+    def edit_values() -> list[float]:  # yaw at a random value, the other sliders at 0
+        from core.pipelines import gan as GAN
+
+        names = state.setdefault("sliders", [s.name for s in GAN.sliders()])
+        return [float(np.random.uniform(-3, 3)) if n == "yaw" else 0.0 for n in names]
     ap_only = os.environ.get("BENCH_ONLY")  # e.g. BENCH_ONLY=/pose,/deocclude
     if ap_only:
         calls = {k: v for k, v in calls.items() if k in ap_only.split(",")}

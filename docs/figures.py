@@ -3,6 +3,7 @@
     python -m docs.figures mask2face     # docs/mask2face_astronaut.png
     python -m docs.figures deocclusion   # docs/deocclusion_astronaut.png
     python -m docs.figures pose          # docs/pose_astronaut.png
+    python -m docs.figures gan           # docs/gan_samples.png, docs/gan_astronaut.png
 
 No dataset photo is copied into the repository: every input here is the astronaut or a face our models made.
 """
@@ -55,7 +56,7 @@ def deocclusion() -> None:
 
     photo = data.astronaut()
     rows = []
-    for draw in (D.draw_sunglasses, D.draw_face_mask):
+    for draw in (D.draw_sunglasses, D.draw_face_mask, D.draw_eyeglasses, D.draw_hair_lock):
         occluded = draw(photo)
         r = D.deocclude_photo(occluded)
         shown = D.overlay_mask(r.crop, r.mask)
@@ -76,5 +77,23 @@ def pose() -> None:
     print("docs/pose_astronaut.png: input crop | yaw -30 | -15 | +15 | +30 (absolute, pitch kept)")
 
 
+def gan() -> None:
+    from skimage import data
+
+    from core.pipelines import gan as GAN
+
+    samples = [GAN.sample(seed, 0.7).image for seed in range(16)]
+    Image.fromarray(np.concatenate([tile(samples[:8], 128), tile(samples[8:], 128)], 0)).save("docs/gan_samples.png")
+    print("docs/gan_samples.png: seeds 0-15, truncation 0.7")
+    photo = data.astronaut()
+    enc = GAN.invert_photo(photo)
+    ref = GAN.invert_photo(photo, refine=100)
+    edits = [GAN.edit(ref.code, v) for v in ({"yaw": -3}, {"yaw": 3}, {"smile": -4}, {"gender": -6}, {"age": 6})]
+    Image.fromarray(tile([ref.crop, enc.reconstruction, ref.reconstruction] + edits, 160)).save("docs/gan_astronaut.png")
+    print(f"docs/gan_astronaut.png: aligned crop | encoder (PSNR {enc.quality.psnr:.2f}, dlib distance "
+          f"{enc.quality.identity_distance:.3f}) | refined 100 steps (PSNR {ref.quality.psnr:.2f}, dlib distance "
+          f"{ref.quality.identity_distance:.3f}) | refined + yaw -3 | yaw +3 | smile -4 | gender -6 | age +6")
+
+
 if __name__ == "__main__":
-    {"mask2face": mask2face, "deocclusion": deocclusion, "pose": pose}[sys.argv[1]]()
+    {"mask2face": mask2face, "deocclusion": deocclusion, "pose": pose, "gan": gan}[sys.argv[1]]()
