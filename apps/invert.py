@@ -142,7 +142,7 @@ def build() -> tuple[gr.Image | None, gr.Image | None]:
             photo = photo_input()
             face_index = gr.Number(value=0, precision=0, minimum=0, label="Face index (0 = largest)")
             refine = gr.Slider(0, MAX_STEPS, value=0, step=5, label="Refinement steps (0 = encoder only)",
-                               info="Adam on the code; about 0.5-1.5 s a step on a 2-core CPU, milliseconds on a GPU")
+                               info="Adam on the code; about 0.2 s a step on an idle 2-core CPU, milliseconds on a GPU")
             run = gr.Button("Invert", variant="primary")
         with gr.Column(scale=2):
             pasted = image_output("Edit pasted into the photo")

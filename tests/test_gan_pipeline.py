@@ -302,3 +302,16 @@ def test_trained_directions_load():
     store.clear_cache()
     dirs = load_directions(str(hub.resolve("directions")))
     assert {"age", "smile"} <= set(dirs) and all(abs(float(d["n"].norm()) - 1) < 1e-4 for d in dirs.values())
+
+
+@pytest.mark.skipif(not (TRAINED and hub.available("directions")), reason="trained GAN models not bundled")
+def test_eval_gan_on_two_val_faces(tmp_path):
+    """train.eval_gan (the README's inversion / slider table) on 2 held-out faces, 3 refinement steps: refinement
+    does not lower PSNR, and the yaw slider turns the face the way its sign says (front-end yaw)."""
+    from train import eval_gan
+
+    out = eval_gan.main(["--n", "2", "--refine", "3", "--json", str(tmp_path / "m.json"), "--grid", ""])
+    inv = out["inversion"]
+    assert inv["encoder"]["n"] == inv["refined"]["n"] == 2
+    assert inv["refined"]["psnr"] >= inv["encoder"]["psnr"] - 0.05
+    assert out["sliders"]["yaw"]["own_per_unit"] > 1.0, out["sliders"]["yaw"]

@@ -16,7 +16,8 @@ descriptor distance on 256 px upscales, `same` = distance < 0.6).
    (front-end, degrees), mouth opening (inner-lip gap / face height from the 68 landmarks) and, with
    --attributes (the AttributeNet that labelled the directions' training samples, train/attributes.py), its heads
    (age in years, probabilities of the binary attributes). "other" = mean over the other measurements of
-   |change per unit| / (that measurement's std over the unedited reconstructions): 0 = untouched.
+   |change per unit| / (that measurement's std over the unedited reconstructions, floored: 0.05 for
+   probabilities, so rare attributes do not blow up): 0 = untouched.
 Latency is in benchmarks/gpu_models.py (model only) and benchmarks/api.py (whole requests).
 """
 from __future__ import annotations
@@ -31,6 +32,10 @@ import numpy as np
 import torch
 
 SAME_PERSON = 0.6
+# floors of the measurement spreads "other" divides by: a probability nearly constant over the faces (eyeglasses,
+# hats are rare) would turn a change of 0.005 into many standard deviations
+PROB_STD_FLOOR = 0.05
+STD_FLOOR = {"yaw": 1.0, "pitch": 1.0, "mouth_open": 0.005, "age": 1.0}
 
 
 def mouth_open(lm: np.ndarray) -> float:
@@ -168,7 +173,8 @@ def main(argv=None) -> dict:
                                "face_found": round(sum(q["face_found"] for q in ok) / len(v), 4)}
     keys = ["yaw", "pitch", "mouth_open"] + sorted(attribute_values(net, np.zeros((128, 128, 3), np.uint8)))
     bases = [b for _, _, b in sl[names[0]]] if names else []
-    std = {k: float(np.std([b[k] for b in bases if b is not None])) or 1.0 for k in keys}
+    std = {k: max(float(np.std([b[k] for b in bases if b is not None])), STD_FLOOR.get(k, PROB_STD_FLOOR))
+           for k in keys}
     own = {"yaw": "yaw", "pitch": "pitch", "mouth_open": "mouth_open"}
     for s in names:
         trip = [(lo, hi) for lo, hi, b in sl[s] if lo is not None and hi is not None]

@@ -20,7 +20,7 @@ MobileFaceNet stays in train/). Identity is *measured* with dlib's descriptor (c
 Deliberately different from the seed: the generator runs in fp32 with constant noise (noise_mode "const"),
 so a code always decodes to the same image; the encoder's z_n (noise weights) are not predicted.
 Everything runs on the CPU except the refinement, which uses the GPU when there is one (a 128 px G costs
-~0.1 s per pass on a 2-core CPU, about 0.5-1.5 s per refinement step).
+~0.12 s per pass on a 2-core CPU, ~0.17 s per refinement step when idle).
 
 A code travels as .npz (`dump_code` / `load_code`): ws float32 [num_ws, w_dim], optional const, the photo
 -> crop matrix and the photo size (for paste-back), and JSON metadata (generator name and fingerprint, how the
