@@ -17,8 +17,9 @@ counted) when it finds no face. Per yaw change `delta` in --deltas:
    is also the harder direction (the hidden cheek must be invented). |target| <= 45 whenever |yaw_A| <= 45.
    Target pitch = A's pitch (kept).
  - methods, all producing the canonical 128 px crop of the new pose (the frame `edit_crop` re-frames to):
-   `ours` (Pixel Attention Sampler + inpainter), `no-sampler` (the thesis's ablation: the inpainter trained
-   with --no-sampler on the half-face aligned input), `2d-warp` (`warp_2d`, no learning: A is first re-framed
+   `ours` (Pixel Attention Sampler + inpainter, the sampler's trusted pixels kept: the app's output),
+   `ours-inpainter` (the inpainter's output as is, the thesis's final image), `no-sampler` (the thesis's
+   ablation: the inpainter trained with --no-sampler on the half-face aligned input), `2d-warp` (`warp_2d`, no learning: A is first re-framed
    by the same input -> output crop affine, then warped piecewise-affinely from its re-framed landmarks to the
    target 2D landmarks), and `input` (A unedited: the do-nothing reference).
  - pose accuracy: the front-end on the output (`measure_crop`); |yaw - target| and |pitch - target pitch|
@@ -57,7 +58,7 @@ import torch
 SAME_PERSON = 0.6            # dlib's same-person distance
 REF_MAX_DYAW = 10.0          # a real photo B counts as "at a similar pose" within these (degrees, shard pose)
 REF_MAX_DPITCH = 15.0
-METHODS = ("input", "2d-warp", "no-sampler", "ours")
+METHODS = ("input", "2d-warp", "no-sampler", "ours-inpainter", "ours")
 GOALS = {"yaw_mae": {15: 5.0, 30: 5.0}, "same": {15: 0.95, 30: 0.85}}   # ours; yaw_mae below, same above
 
 
@@ -182,7 +183,7 @@ def load_models(args, device: torch.device) -> dict:
         import hub
 
         ours = (hub.load("pose-sampler", device=device), hub.load("pose-inpainter", device=device))
-    models = {"ours": ours}
+    models = {"ours": ours, "ours-inpainter": ours}
     if args.nosampler_ckpt:
         models["no-sampler"] = (None, PoseInpainter.from_pretrained(args.nosampler_ckpt, device=device))
     return models
@@ -199,7 +200,7 @@ def edit(method: str, crop: np.ndarray, a: dict, ty: float, tp: float, models: d
         g = P.crop_geometry(a["landmarks"], a["yaw"], a["pitch"], ty, tp, crop.shape[0])
         return warp_baseline(crop, a["landmarks"], g["reframe"], g["tgt_lm3d"][0, :, :2].numpy())
     return P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp, models[method],
-                       sampler=method == "ours")["output"]
+                       sampler=method != "no-sampler", keep_sampled=method == "ours")["output"]
 
 
 def evaluate(d: dict, faces: np.ndarray, deltas: list[float], models: dict, grid_delta: float | None,
