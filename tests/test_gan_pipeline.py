@@ -305,13 +305,13 @@ def test_trained_directions_load():
 
 
 @pytest.mark.skipif(not (TRAINED and hub.available("directions")), reason="trained GAN models not bundled")
-def test_eval_gan_on_two_val_faces(tmp_path):
-    """train.eval_gan (the README's inversion / slider table) on 2 held-out faces, 3 refinement steps: refinement
-    does not lower PSNR, and the yaw slider turns the face the way its sign says (front-end yaw)."""
+def test_eval_gan_on_two_val_faces(celebamask):
+    """train.eval_gan's measurements (the README's inversion / slider table) on 2 val photos, 3 refinement steps:
+    refinement does not lower PSNR, and the yaw slider turns the face the way its sign says (front-end yaw)."""
     from train import eval_gan
 
-    out = eval_gan.main(["--n", "2", "--refine", "3", "--json", str(tmp_path / "m.json"), "--grid", ""])
+    out, grid = eval_gan.evaluate([celebamask(15)[0], celebamask(46)[0]], GAN.load_models(), refine=3)  # val split
     inv = out["inversion"]
-    assert inv["encoder"]["n"] == inv["refined"]["n"] == 2
+    assert inv["encoder"]["n"] == inv["refined"]["n"] == 2 and len(grid) == 2
     assert inv["refined"]["psnr"] >= inv["encoder"]["psnr"] - 0.05
     assert out["sliders"]["yaw"]["own_per_unit"] > 1.0, out["sliders"]["yaw"]

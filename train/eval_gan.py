@@ -104,6 +104,77 @@ def mean(v):
     return round(float(np.mean(v)), 4) if v else None
 
 
+def evaluate(photos: list[np.ndarray], models, net=None, refine: int = 50, units: float = 2.0
+             ) -> tuple[dict, list[np.ndarray]]:
+    """Inversion (encoder, refined) and slider measurements on RGB photos -> (metrics, grid rows)."""
+    from core.pipelines import gan
+
+    names = list(models.directions)
+    recs = {"encoder": [], "refined": []}
+    sl = {s: [] for s in names}  # per face: (meas at -u, meas at +u, meas at 0)
+    grid, t0 = [], time.time()
+    for i, photo in enumerate(photos):
+        try:
+            inv = gan.invert_photo(photo, models=models)
+        except gan.FaceLabError:  # no face found in the photo
+            recs["encoder"].append(None)
+            continue
+        recs["encoder"].append(inv.quality.to_json())
+        row = [inv.crop, inv.reconstruction]
+        if refine:
+            ws, _ = gan.refine_ws(inv.crop, torch.from_numpy(inv.code.ws)[None], None, refine, models.G)
+            rec = gan.synthesize(ws, None, models.G)
+            recs["refined"].append(gan.measure(inv.crop, rec, inv.face, inv.matrix).to_json())
+            row.append(rec)
+        base = measurements(inv.reconstruction, net)
+        for s in names:
+            pair = []
+            for v in (-units, units):
+                img = gan.edit(inv.code, {s: v}, models)
+                m = measurements(img, net)
+                if m is not None and base is not None:
+                    from core import face as F
+                    m["identity_distance"] = F.identity_distance(base["descriptor"], m["descriptor"])
+                pair.append(m)
+                if s == names[0] and len(grid) < 8:
+                    row.append(img)
+            sl[s].append((pair[0], pair[1], base))
+        if len(grid) < 8:
+            grid.append(np.concatenate(row, 1))
+        print(f"{i + 1}/{len(photos)} faces, {(time.time() - t0) / (i + 1):.1f} s/face", flush=True)
+
+    out = {"faces": len(photos), "refine_steps": refine, "units": units, "inversion": {}, "sliders": {}}
+    for k, v in recs.items():
+        ok = [q for q in v if q is not None]
+        if not ok:
+            continue
+        out["inversion"][k] = {"n": len(ok), "psnr": mean([q["psnr"] for q in ok]), "ssim": mean([q["ssim"] for q in ok]),
+                               "identity_distance": mean([q["identity_distance"] for q in ok]),
+                               "same": round(sum(q["identity_distance"] < SAME_PERSON for q in ok) / len(v), 4),
+                               "face_found": round(sum(q["face_found"] for q in ok) / len(v), 4)}
+    keys = ["yaw", "pitch", "mouth_open"] + sorted(attribute_values(net, np.zeros((128, 128, 3), np.uint8)))
+    bases = [b for _, _, b in sl[names[0]]] if names else []
+    std = {k: max(float(np.std([b[k] for b in bases if b is not None])), STD_FLOOR.get(k, PROB_STD_FLOOR))
+           for k in keys}
+    own = {"yaw": "yaw", "pitch": "pitch", "mouth_open": "mouth_open"}
+    for s in names:
+        trip = [(lo, hi) for lo, hi, b in sl[s] if lo is not None and hi is not None]
+        per_unit = {k: mean([(hi[k] - lo[k]) / (2 * units) for lo, hi in trip]) for k in keys}
+        target = own.get(s, s if s in keys else None)
+        other = [abs(per_unit[k]) / std[k] for k in keys if k != target and per_unit[k] is not None]
+        out["sliders"][s] = {"n": len(trip), "target": target,
+                             "own_per_unit": per_unit.get(target) if target else None,
+                             "own_per_unit_std": round(per_unit[target] / std[target], 4) if target and per_unit.get(target) is not None else None,
+                             "other_mean_abs_std": mean(other),
+                             "identity_distance_at_units": mean([(lo["identity_distance"] + hi["identity_distance"]) / 2
+                                                                for lo, hi in trip]),
+                             "same_at_units": round(mean([((lo["identity_distance"] < SAME_PERSON)
+                                                           + (hi["identity_distance"] < SAME_PERSON)) / 2 for lo, hi in trip]) or 0, 4),
+                             "per_unit": per_unit}
+    out["measurement_std"] = {k: round(v, 4) for k, v in std.items()}
+    return out, grid
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50)
@@ -120,77 +191,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--grid", default=os.path.join(".cache", "eval_gan_grid.png"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from core.pipelines import gan
     from train.shards import load_source
 
     models, net = load(args)
     d = load_source("celebamask", 128, root=args.shards)
     val = np.flatnonzero(d["split"] == 1)
     rows = np.random.default_rng(args.seed).permutation(val)[:args.n]
+    photos = [cv2.resize(d["images"][r], (256, 256), interpolation=cv2.INTER_CUBIC) for r in rows]
+    out, grid = evaluate(photos, models, net, args.refine, args.units)
     names = list(models.directions)
-    recs = {"encoder": [], "refined": []}
-    sl = {s: [] for s in names}  # per face: (meas at -u, meas at +u, meas at 0)
-    grid, t0 = [], time.time()
-    for i, r in enumerate(rows):
-        photo = cv2.resize(d["images"][r], (256, 256), interpolation=cv2.INTER_CUBIC)
-        try:
-            inv = gan.invert_photo(photo, models=models)
-        except gan.FaceLabError:  # no face found in the photo
-            recs["encoder"].append(None)
-            continue
-        recs["encoder"].append(inv.quality.to_json())
-        row = [inv.crop, inv.reconstruction]
-        if args.refine:
-            ws, _ = gan.refine_ws(inv.crop, torch.from_numpy(inv.code.ws)[None], None, args.refine, models.G)
-            rec = gan.synthesize(ws, None, models.G)
-            recs["refined"].append(gan.measure(inv.crop, rec, inv.face, inv.matrix).to_json())
-            row.append(rec)
-        base = measurements(inv.reconstruction, net)
-        for s in names:
-            pair = []
-            for v in (-args.units, args.units):
-                img = gan.edit(inv.code, {s: v}, models)
-                m = measurements(img, net)
-                if m is not None and base is not None:
-                    from core import face as F
-                    m["identity_distance"] = F.identity_distance(base["descriptor"], m["descriptor"])
-                pair.append(m)
-                if s == names[0] and len(grid) < 8:
-                    row.append(img)
-            sl[s].append((pair[0], pair[1], base))
-        if len(grid) < 8:
-            grid.append(np.concatenate(row, 1))
-        print(f"{i + 1}/{len(rows)} faces, {(time.time() - t0) / (i + 1):.1f} s/face", flush=True)
-
-    out = {"faces": len(rows), "refine_steps": args.refine, "units": args.units, "inversion": {}, "sliders": {}}
-    for k, v in recs.items():
-        ok = [q for q in v if q is not None]
-        if not ok:
-            continue
-        out["inversion"][k] = {"n": len(ok), "psnr": mean([q["psnr"] for q in ok]), "ssim": mean([q["ssim"] for q in ok]),
-                               "identity_distance": mean([q["identity_distance"] for q in ok]),
-                               "same": round(sum(q["identity_distance"] < SAME_PERSON for q in ok) / len(v), 4),
-                               "face_found": round(sum(q["face_found"] for q in ok) / len(v), 4)}
-    keys = ["yaw", "pitch", "mouth_open"] + sorted(attribute_values(net, np.zeros((128, 128, 3), np.uint8)))
-    bases = [b for _, _, b in sl[names[0]]] if names else []
-    std = {k: max(float(np.std([b[k] for b in bases if b is not None])), STD_FLOOR.get(k, PROB_STD_FLOOR))
-           for k in keys}
-    own = {"yaw": "yaw", "pitch": "pitch", "mouth_open": "mouth_open"}
-    for s in names:
-        trip = [(lo, hi) for lo, hi, b in sl[s] if lo is not None and hi is not None]
-        per_unit = {k: mean([(hi[k] - lo[k]) / (2 * args.units) for lo, hi in trip]) for k in keys}
-        target = own.get(s, s if s in keys else None)
-        other = [abs(per_unit[k]) / std[k] for k in keys if k != target and per_unit[k] is not None]
-        out["sliders"][s] = {"n": len(trip), "target": target,
-                             "own_per_unit": per_unit.get(target) if target else None,
-                             "own_per_unit_std": round(per_unit[target] / std[target], 4) if target and per_unit.get(target) is not None else None,
-                             "other_mean_abs_std": mean(other),
-                             "identity_distance_at_units": mean([(lo["identity_distance"] + hi["identity_distance"]) / 2
-                                                                for lo, hi in trip]),
-                             "same_at_units": round(mean([((lo["identity_distance"] < SAME_PERSON)
-                                                           + (hi["identity_distance"] < SAME_PERSON)) / 2 for lo, hi in trip]) or 0, 4),
-                             "per_unit": per_unit}
-    out["measurement_std"] = {k: round(v, 4) for k, v in std.items()}
     print(format_table(out))
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as f:
