@@ -283,9 +283,9 @@ def main(argv=None) -> None:
     os.makedirs(os.path.join(args.out, "directions"), exist_ok=True)
     folder = os.path.join(args.out, "directions")
     save_file(vecs, os.path.join(folder, "directions.safetensors"))
-    meta = {"sliders": sliders, "generator": os.path.abspath(args.generator),
+    meta = {"sliders": sliders, "generator": args.generator,
             "generator_config": {k: G.config[k] for k in ("z_dim", "w_dim", "img_resolution")},
-            "attributes": os.path.abspath(args.attributes), "samples": len(w), "truncation": args.truncation,
+            "attributes": args.attributes, "samples": len(w), "truncation": args.truncation,
             "unit": "1 = one std of <w - w_avg, n> over the samples", "edit": "ws[:, first:last+1] += value * std * n",
             "method": "InterFaceGAN (Shen et al. 2020): linear boundaries in W, conditional projection (sec. 2.3)"}
     with open(os.path.join(folder, "directions.json"), "w") as f:
