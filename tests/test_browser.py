@@ -183,7 +183,7 @@ def test_pose_tab(page, photo, artifacts):
 
 
 def test_invert_tab_and_a_slider(page, photo, artifacts):
-    """Invert the astronaut (encoder only): aligned crop, reconstruction, the pasted photo and the quality line;
+    """Invert the astronaut (the default 50 refinement steps): crop, reconstruction, the pasted photo, quality line;
     then the yaw slider to +3 (its number box): the edited face appears and differs from the reconstruction."""
     import hub
 
