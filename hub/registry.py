@@ -218,7 +218,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="stylegan",
         model_class=_stylegan,
         files={
-            "README.md": "75c7801debb6c8ec063b5c51aaf21bf03357de6dc8447cd7bd70e3d30e8b46a6",
+            "README.md": "0dbcff4afb15a67657659b1684ca470fc87023f69d46e72a8af629108f1d39ad",
             "config.json": "366f09b9f4bec4f6b868cda2ac07bc746582819426d76f260a86ecb2f0baf63f",
             "model-00001-of-00002.safetensors": "d2ae0b7d09e56c2de717e32e1154c0c4fc7cb60fae77bd3a8e2f01c086334ba4",
             "model-00002-of-00002.safetensors": "7d05e45a6861c2c5786d45083f54d5d167e6e22868cc5e0dd7a9716829eb5488",
@@ -235,7 +235,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="mtv-encoder",
         model_class=_mtv_encoder,
         files={
-            "README.md": "3264544339cfee69e7ea0311c2455b8afa9e0d92321d65a492ec7942e09b4d6f",
+            "README.md": "8b9da27690754491ada19d443f9dde0c73adc80213b65596fc4b0d868d627564",
             "config.json": "733079fd443592895776afbe7851b9aa73ef03baf4610335027b4345ea0759b0",
             "model-00001-of-00003.safetensors": "aa46814fa799482b264a6076691040c3e1177fd512410a027e067ceb650e0929",
             "model-00002-of-00003.safetensors": "2a3fc6d4754b87770766eef892268e16f51b8c0b09beddeaff2ae76757de71b8",
@@ -254,6 +254,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         model_class=_directions,
         files={
             "README.md": "dd6870c3cecd8a584c8667bf28f8d6f9c72210149e24574cdfb92417347c356e",
+            "config.json": "3931f829661dc8595ee6f740d9a101289abb274dd585bbdd3cb36af457882ece",
             "directions.json": "4e93722fa9e78c1c4eefe75d92acda43918cde1ff42811eed5d544f63ed29f17",
             "directions.safetensors": "cfe5dc363135ed72561e0ac3065718c7f7c8ad9f544c0e10faaf0321c56a5eee",
         },

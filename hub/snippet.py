@@ -11,10 +11,11 @@ CORE_MODELS = Path(__file__).resolve().parents[1] / "core" / "models"
 
 
 def hash_folder(folder: str | Path) -> dict[str, str]:
-    """sha256 of the files a model folder needs: config.json, README.md, safetensors (+ their index)."""
+    """sha256 of every file a registry entry may list (registry.ALLOWED_SUFFIXES: configs, cards, safetensors)."""
+    from hub.registry import ALLOWED_SUFFIXES
+
     folder = Path(folder)
-    names = sorted(path.name for path in folder.iterdir() if path.is_file() and (
-        path.suffix == ".safetensors" or path.name in ("config.json", "README.md", "model.safetensors.index.json")))
+    names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name.endswith(ALLOWED_SUFFIXES))
     if "config.json" not in names or not any(name.endswith(".safetensors") for name in names):
         raise FileNotFoundError(f"{folder} is not a model folder (needs config.json and *.safetensors)")
     return {name: sha256_file(folder / name) for name in names}

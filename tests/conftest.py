@@ -52,3 +52,19 @@ def serve_models(monkeypatch, root, classes: dict):
     store.clear_cache()
     yield root
     store.clear_cache()
+
+
+def build_without_models(monkeypatch, tab, names) -> list:
+    """The blocks of `tab.build()` (an apps/ module) with models `names` unregistered and no checkpoint folder
+    override: what a tab shows when its models are not there. Asserts build() hands back no inputs."""
+    import gradio as gr
+
+    from hub import registry, store
+
+    for name in names:
+        monkeypatch.delitem(registry.MODELS, name, raising=False)
+    monkeypatch.delenv(store.ENV_VAR, raising=False)
+    store.clear_cache()
+    with gr.Blocks() as blocks:
+        assert tab.build() == (None, None)
+    return list(blocks.blocks.values())

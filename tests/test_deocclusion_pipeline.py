@@ -25,7 +25,7 @@ from core.labels import VISIBLE_FACE
 from core.models.deocclusion import Inpainter, face_prior
 from core.pipelines import deocclude as D
 from hub import registry, store
-from tests.conftest import serve_models
+from tests.conftest import build_without_models, serve_models
 
 VAL = (15, 46, 65, 70)
 needs_model = pytest.mark.skipif(not hub.available("deocclusion"),
@@ -281,11 +281,7 @@ def test_tab_builds(tiny_model):
 def test_tab_without_model_says_so(monkeypatch):
     from apps import deocclude as A
 
-    monkeypatch.delitem(registry.MODELS, "deocclusion", raising=False)
-    monkeypatch.delenv(store.ENV_VAR, raising=False)
-    with gr.Blocks() as blocks:
-        assert A.build() == (None, None)
-    notes = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown)]
+    notes = [b.value for b in build_without_models(monkeypatch, A, ["deocclusion"]) if isinstance(b, gr.Markdown)]
     assert any("not available yet" in n for n in notes)
 
 

@@ -24,7 +24,7 @@ from core.models.encoder import MTVEncoder
 from core.models.stylegan import StyleGAN2Generator
 from core.pipelines import gan as GAN
 from hub import registry, store
-from tests.conftest import serve_models
+from tests.conftest import build_without_models, serve_models
 
 LAYERS = {"age": (0, 7), "smile": (2, 5), "blond_hair": (6, 11)}
 
@@ -273,13 +273,10 @@ def test_tab_functions(tiny_hub, astronaut_file, tmp_path):
 def test_tab_without_models_says_so(monkeypatch):
     from apps import invert as tab
 
-    for name in ("stylegan", "mtv-encoder", "directions"):
-        monkeypatch.delitem(registry.MODELS, name, raising=False)
-    monkeypatch.delenv(store.ENV_VAR, raising=False)
-    blocks = tab.demo()
-    texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown)]
+    blocks = build_without_models(monkeypatch, tab, ("stylegan", "mtv-encoder", "directions"))
+    texts = [b.value for b in blocks if isinstance(b, gr.Markdown)]
     assert len(texts) == 1 and "not available yet" in texts[0]
-    assert not any(isinstance(b, (gr.Image, gr.Button)) for b in blocks.blocks.values())
+    assert not any(isinstance(b, (gr.Image, gr.Button)) for b in blocks)
 
 
 # ------------------------------------------------------------------------------------------------ trained models

@@ -21,7 +21,7 @@ from core.labels import ID, NUM_CLASSES, OCCLUDER, PALETTE, colorize
 from core.models.mask2face import MODEL_CLASSES, Mask2Face
 from core.pipelines import mask2face as M
 from hub import registry, store
-from tests.conftest import serve_models
+from tests.conftest import build_without_models, serve_models
 
 EXAMPLE = "apps/examples/astronaut.jpg"
 
@@ -295,14 +295,10 @@ def test_tab_functions(tiny_model, tmp_path):
 def test_tab_without_model_says_so(monkeypatch):
     from apps import mask2face as tab
 
-    monkeypatch.delitem(registry.MODELS, "mask2face", raising=False)
-    monkeypatch.delenv(store.ENV_VAR, raising=False)
-    store.clear_cache()
-    with gr.Blocks() as blocks:
-        assert tab.build() == (None, None)
-    texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown)]
+    blocks = build_without_models(monkeypatch, tab, ["mask2face"])
+    texts = [b.value for b in blocks if isinstance(b, gr.Markdown)]
     assert len(texts) == 1 and "not available yet" in texts[0]
-    assert not any(isinstance(b, (gr.Image, gr.ImageEditor, gr.Button)) for b in blocks.blocks.values())
+    assert not any(isinstance(b, (gr.Image, gr.ImageEditor, gr.Button)) for b in blocks)
 
 
 # --------------------------------------------------------------------------- behaviour of the trained model

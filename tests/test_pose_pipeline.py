@@ -28,7 +28,7 @@ from core.imageio import load_image
 from core.models.pose import PixelAttentionSampler, PoseInpainter
 from core.pipelines import pose as P
 from hub import registry, store
-from tests.conftest import serve_models
+from tests.conftest import build_without_models, serve_models
 
 MODELS = ("pose-sampler", "pose-inpainter")
 needs_models = pytest.mark.skipif(not all(hub.available(m) for m in MODELS),
@@ -300,12 +300,7 @@ def test_tab_builds(tiny_models):
 def test_tab_without_models_says_so(monkeypatch):
     from apps import pose as A
 
-    for name in MODELS:
-        monkeypatch.delitem(registry.MODELS, name, raising=False)
-    monkeypatch.delenv(store.ENV_VAR, raising=False)
-    with gr.Blocks() as blocks:
-        assert A.build() == (None, None)
-    notes = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown)]
+    notes = [b.value for b in build_without_models(monkeypatch, A, MODELS) if isinstance(b, gr.Markdown)]
     assert any("not available yet" in n for n in notes)
 
 

@@ -24,7 +24,7 @@ from core.models.masked_vae import MaskedVAE
 from core.models.multistage_vae import MultiStageVAE
 from core.pipelines import vae as V
 from hub import registry, store
-from tests.conftest import serve_models
+from tests.conftest import build_without_models, serve_models
 
 SIZE = V.MODEL_SIZE
 
@@ -174,13 +174,10 @@ def test_tab_functions(tiny_models, celebamask, tmp_path):
 def test_tab_without_models_says_so(monkeypatch):
     from apps import vae as tab
 
-    for name in V.MODELS:
-        monkeypatch.delitem(registry.MODELS, name, raising=False)
-    monkeypatch.delenv(store.ENV_VAR, raising=False)
-    blocks = tab.demo()
-    texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown)]
+    blocks = build_without_models(monkeypatch, tab, V.MODELS)
+    texts = [b.value for b in blocks if isinstance(b, gr.Markdown)]
     assert len(texts) == 1 and "not available yet" in texts[0]
-    assert not any(isinstance(b, (gr.Image, gr.Button)) for b in blocks.blocks.values())
+    assert not any(isinstance(b, (gr.Image, gr.Button)) for b in blocks)
 
 
 @pytest.mark.skipif(not hub.available("masked-vae"), reason="the trained masked-VAE checkpoint is not bundled "

@@ -309,6 +309,8 @@ def main(argv=None) -> None:
         json.dump(meta, f, indent=2)
     with open(os.path.join(folder, "README.md"), "w") as f:
         f.write(model_card(meta, args))
+    with open(os.path.join(folder, "config.json"), "w") as f:  # the Hub layout's config: class and shapes
+        json.dump(folder_config(meta), f, indent=2)
     grid_png(G, dirs, w_eval[:2 if args.smoke else 4], os.path.join(args.out, "directions_grid.png"), dev)
     for s in sliders:
         e = ent[s]
@@ -317,6 +319,12 @@ def main(argv=None) -> None:
               f"{e['worst_other_z']:.3f} sd", flush=True)
     print(f"wrote {args.out}: directions/directions.safetensors, directions/directions.json, directions_metrics.json, "
           f"directions_grid.png; done in {time.time() - t0:.0f}s", flush=True)
+
+
+def folder_config(meta: dict) -> dict:
+    """config.json of a directions folder (`core.models.directions.Directions` reads the other two files)."""
+    return {"_class": "Directions", **meta["generator_config"], "sliders": list(meta["sliders"]),
+            "files": ["directions.safetensors", "directions.json"]}
 
 
 def model_card(meta: dict, args) -> str:

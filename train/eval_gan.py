@@ -13,7 +13,8 @@ descriptor distance on 256 px upscales, `same` = distance < 0.6).
  - inversion: encoder only, and refined for --refine Adam steps on w+ (the seed's optimisation mode).
  - sliders: every slider at -units and +units on the encoder's code of each face. Per slider: the change per unit
    of its own measurement, and how far identity and the other measurements move. Measurements: yaw and pitch
-   (front-end, degrees), mouth opening (inner-lip gap / face height from the 68 landmarks) and, with
+   (front-end crop-level angles, `core.pipelines.pose.read_crop`, degrees), mouth opening
+   (`train.attributes.mouth_open` on the 68 landmarks) and, with
    --attributes (the AttributeNet that labelled the directions' training samples, train/attributes.py), its heads
    (age in years, probabilities of the binary attributes). "other" = mean over the other measurements of
    |change per unit| / (that measurement's std over the unedited reconstructions, floored: 0.05 for
@@ -38,24 +39,16 @@ PROB_STD_FLOOR = 0.05
 STD_FLOOR = {"yaw": 1.0, "pitch": 1.0, "mouth_open": 0.005, "age": 1.0}
 
 
-def mouth_open(lm: np.ndarray) -> float:
-    """Inner-lip gap (landmarks 62-66 / 61-67 / 63-65) over the face height (brow to chin)."""
-    gap = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
-    return float(gap / max(np.linalg.norm(lm[27] - lm[8]), 1e-6))
-
-
 def front_end(crop: np.ndarray) -> dict | None:
-    """yaw / pitch / mouth opening / dlib descriptor of a 128 px crop (read on a 256 px upscale)."""
-    from core import face as F
+    """yaw / pitch (crop-level, as the pose tab measures) / mouth opening / dlib descriptor of a 128 px crop."""
+    from core.pipelines.pose import read_crop
+    from train.attributes import mouth_open
 
-    up = cv2.resize(crop, (256, 256), interpolation=cv2.INTER_CUBIC)
-    faces = F.detect_faces(up, cnn_fallback=False)
-    if not faces:
+    r = read_crop(crop)
+    if r is None:
         return None
-    f = faces[0]
-    yaw, pitch, _, _ = F.head_pose(f.landmarks, up.shape[:2])
-    return {"yaw": float(yaw), "pitch": float(pitch), "mouth_open": mouth_open(f.landmarks),
-            "descriptor": F.face_descriptor(up, f)}
+    return {"yaw": r.yaw, "pitch": r.pitch, "mouth_open": float(mouth_open(r.face.landmarks[None])[0]),
+            "descriptor": r.descriptor}
 
 
 def attribute_values(net, crop: np.ndarray) -> dict:
@@ -107,6 +100,7 @@ def mean(v):
 def evaluate(photos: list[np.ndarray], models, net=None, refine: int = 50, units: float = 2.0
              ) -> tuple[dict, list[np.ndarray]]:
     """Inversion (encoder, refined) and slider measurements on RGB photos -> (metrics, grid rows)."""
+    from core import face as F
     from core.pipelines import gan
 
     names = list(models.directions)
@@ -133,7 +127,6 @@ def evaluate(photos: list[np.ndarray], models, net=None, refine: int = 50, units
                 img = gan.edit(inv.code, {s: v}, models)
                 m = measurements(img, net)
                 if m is not None and base is not None:
-                    from core import face as F
                     m["identity_distance"] = F.identity_distance(base["descriptor"], m["descriptor"])
                 pair.append(m)
                 if s == names[0] and len(grid) < 8:

@@ -278,6 +278,8 @@ def latency(crop: np.ndarray, a: dict, models: dict, runs: int) -> dict:
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
     out = {"threads": torch.get_num_threads(), "runs": runs}
     for name, (samp, inp) in models.items():
+        if name == "ours-inpainter":  # the same networks as "ours"
+            continue
         out[f"{name}_forward_ms"] = timed(lambda: edit_pose(samp, inp, x, g["src_lm"], g["tgt_lm3d"]))
         out[f"{name}_edit_crop_ms"] = timed(lambda: P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp,
                                                                (samp, inp), sampler=samp is not None))

@@ -366,65 +366,60 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray, color=(255, 0, 64), opacit
     return (out + 0.5).clip(0, 255).astype(np.uint8)
 
 
-def draw_sunglasses(image: np.ndarray, face: F.Face | None = None, shade: int = 18) -> np.ndarray:
-    """The photo with drawn dark sunglasses over face `face`'s eyes (example occlusions we may ship)."""
+def _eyes(image: np.ndarray, face: F.Face | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Eye centres (left, right in the image), the vector between them, its length and angle (degrees) of face
+    `face` (default: the largest face in `image`): the frame the drawn example occluders are placed in."""
     if face is None:
         face = F.pick_face(F.detect_faces(image))
     lm = face.landmarks.astype(np.float64)
     left, right = lm[36:42].mean(0), lm[42:48].mean(0)
     d = right - left
-    dist = float(np.hypot(*d))
-    angle = float(np.degrees(np.arctan2(d[1], d[0])))
-    out = image.copy()
-    lens = (round(dist * 0.42), round(dist * 0.32))
-    color = (shade, shade, shade + 6)
+    return left, right, d, float(np.hypot(*d)), float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def _line(out: np.ndarray, p0: np.ndarray, p1: np.ndarray, color, thick: int) -> None:
+    cv2.line(out, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), color, thick, cv2.LINE_AA)
+
+
+def _lenses(out: np.ndarray, eyes: tuple, lens: tuple[float, float], drop: float, color, rim: int) -> np.ndarray:
+    """Lens ellipses into `out`: semi-axes `lens` x the eye distance, `drop` x it below the eye centres, outline
+    `rim` px (-1 = filled)."""
+    left, right, _, dist, angle = eyes
+    axes = (round(dist * lens[0]), round(dist * lens[1]))
     for c in (left, right):
-        centre = (round(c[0]), round(c[1] + dist * 0.04))
-        cv2.ellipse(out, centre, lens, angle, 0, 360, color, -1, cv2.LINE_AA)
-    thick = max(2, round(dist * 0.06))
-    a, b = left + d * 0.40, right - d * 0.40   # the bridge between the lenses
-    cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), color, thick, cv2.LINE_AA)
-    for c, sign in ((left, -1), (right, 1)):  # temples towards the ears
-        p0 = c + sign * d * 0.42
-        p1 = c + sign * d * 0.75
-        cv2.line(out, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), color, thick, cv2.LINE_AA)
+        cv2.ellipse(out, (round(c[0]), round(c[1] + dist * drop)), axes, angle, 0, 360, color, rim, cv2.LINE_AA)
     return out
+
+
+def _frame(out: np.ndarray, eyes: tuple, color, thick: int, temple: tuple[float, float]) -> np.ndarray:
+    """The bridge between the lenses and the temples (from `temple[0]` to `temple[1]` eye distances beyond each
+    eye, towards the ears) into `out`."""
+    left, right, d, _, _ = eyes
+    _line(out, left + d * 0.40, right - d * 0.40, color, thick)
+    for c, sign in ((left, -1), (right, 1)):
+        _line(out, c + sign * d * temple[0], c + sign * d * temple[1], color, thick)
+    return out
+
+
+def draw_sunglasses(image: np.ndarray, face: F.Face | None = None, shade: int = 18) -> np.ndarray:
+    """The photo with drawn dark sunglasses over face `face`'s eyes (example occlusions we may ship)."""
+    eyes, color = _eyes(image, face), (shade, shade, shade + 6)
+    out = _lenses(image.copy(), eyes, (0.42, 0.32), 0.04, color, -1)
+    return _frame(out, eyes, color, max(2, round(eyes[3] * 0.06)), (0.42, 0.75))
 
 
 def draw_eyeglasses(image: np.ndarray, face: F.Face | None = None, color=(25, 20, 20)) -> np.ndarray:
     """The photo with drawn clear eyeglasses (thin dark rims, see-through lenses with a faint tint) on face `face`."""
-    if face is None:
-        face = F.pick_face(F.detect_faces(image))
-    lm = face.landmarks.astype(np.float64)
-    left, right = lm[36:42].mean(0), lm[42:48].mean(0)
-    d = right - left
-    dist = float(np.hypot(*d))
-    angle = float(np.degrees(np.arctan2(d[1], d[0])))
-    lens = (round(dist * 0.40), round(dist * 0.28))
-    tint = image.copy()
-    for c in (left, right):
-        cv2.ellipse(tint, (round(c[0]), round(c[1] + dist * 0.03)), lens, angle, 0, 360, (200, 215, 230), -1,
-                    cv2.LINE_AA)
+    eyes = _eyes(image, face)
+    tint = _lenses(image.copy(), eyes, (0.40, 0.28), 0.03, (200, 215, 230), -1)
     out = cv2.addWeighted(image, 0.85, tint, 0.15, 0)  # the lenses: 15 % bluish glass
-    thick = max(2, round(dist * 0.05))
-    for c in (left, right):
-        cv2.ellipse(out, (round(c[0]), round(c[1] + dist * 0.03)), lens, angle, 0, 360, color, thick, cv2.LINE_AA)
-    a, b = left + d * 0.40, right - d * 0.40
-    cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), color, thick, cv2.LINE_AA)
-    for c, sign in ((left, -1), (right, 1)):
-        p0, p1 = c + sign * d * 0.40, c + sign * d * 0.78
-        cv2.line(out, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), color, thick, cv2.LINE_AA)
-    return out
+    thick = max(2, round(eyes[3] * 0.05))
+    return _frame(_lenses(out, eyes, (0.40, 0.28), 0.03, color, thick), eyes, color, thick, (0.40, 0.78))
 
 
 def draw_hair_lock(image: np.ndarray, face: F.Face | None = None, color=(70, 48, 30)) -> np.ndarray:
     """The photo with a drawn lock of hair falling from the forehead over one eye to the cheek of face `face`."""
-    if face is None:
-        face = F.pick_face(F.detect_faces(image))
-    lm = face.landmarks.astype(np.float64)
-    left, right = lm[36:42].mean(0), lm[42:48].mean(0)
-    d = right - left
-    dist = float(np.hypot(*d))
+    left, _, d, dist, _ = _eyes(image, face)
     up = np.array([d[1], -d[0]]) / max(dist, 1e-6)      # towards the forehead
     out = image.copy()
     rng = np.random.default_rng(0)
