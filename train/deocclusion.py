@@ -55,6 +55,10 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--smoke", action="store_true", help="tiny data, 3 steps (CPU check)")
     p.add_argument("--no-prior", action="store_true", help="ablation: no face prior input")
+    p.add_argument("--prior", default="face", choices=("face", "mirror"),
+                   help="face: the app's prior (core.pipelines.deocclude.face_only_prior: mirrored pixels from the "
+                        "landmark face region only); mirror: the unrestricted mirror prior (models up to session 4)")
+    p.add_argument("--init", default="", help="exported Inpainter folder to start G and its EMA from (D starts fresh)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr-g", type=float, default=2e-4)
     p.add_argument("--lr-d", type=float, default=4e-4)
@@ -184,6 +188,24 @@ def _takes_net(cls) -> bool:
 
 # ------------------------------------------------------------------------------------------------ training
 
+def make_prior(occ: torch.Tensor, hole: torch.Tensor, lm: torch.Tensor, kind: str) -> torch.Tensor:
+    """The prior the model is trained with: "face" = the app's `face_only_prior` (mirror sources restricted to the
+    landmark face region M_m), "mirror" = `face_prior` (any mirrored pixel)."""
+    if kind == "mirror":
+        return face_prior(occ, hole, lm)
+    from core.pipelines.deocclude import face_only_prior, face_region
+
+    region = np.stack([face_region(p, SIZE) for p in lm.float().cpu().numpy()])   # [B, S, S] bool
+    region = torch.from_numpy(region).to(occ.device)[:, None].to(occ.dtype)
+    return face_only_prior(occ, hole, lm, region)
+
+
+def fill(G: Inpainter, occ: torch.Tensor, hole: torch.Tensor, lm: torch.Tensor, kind: str) -> torch.Tensor:
+    """G's composite with the given prior kind (pixels outside the hole unchanged)."""
+    prior = make_prior(occ, hole, lm, kind) if G.use_prior else None
+    return occ * (1 - hole) + G(occ, hole, prior).float() * hole
+
+
 class Run:
     def __init__(self, args, dev: torch.device):
         self.args, self.dev = args, dev
@@ -195,6 +217,11 @@ class Run:
         self.opt_d = torch.optim.Adam(self.D.parameters(), args.lr_d, betas=(0.5, 0.999))
         self.identity = None if args.w_id <= 0 else load_identity(args.arcface, dev)
         self.step = self.seen = 0
+        if args.init and not os.path.exists(self.state_file() + ".json"):
+            init = Inpainter.from_pretrained(args.init, device=dev).float()
+            self.G.load_state_dict(init.state_dict())
+            self.G_ema.load_state_dict(init.state_dict())
+            print(f"G and EMA start from {args.init}", flush=True)
         self.load()
 
     # resumable state ---------------------------------------------------------------------------
@@ -227,7 +254,7 @@ class Run:
         idx = torch.randint(0, len(data.img), (a.batch,), device=dev)
         with torch.no_grad():
             clean, occ, hole, lm = make_batch(data.img[idx], data.lab[idx], lm=data.lm[idx], bank=data.bank)
-            prior = face_prior(occ, hole, lm)
+            prior = make_prior(occ, hole, lm, a.prior)
             mirror_known = (mirror(1 - hole, symmetry_axis(lm)) > 0.99).float() * hole
         cuda = dev.type == "cuda"
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
@@ -270,14 +297,14 @@ class Run:
 # ------------------------------------------------------------------------------------------- eval/export
 
 @torch.no_grad()
-def evaluate(G: Inpainter, data: Data, batch: int = 32, seed: int = 1234) -> dict:
+def evaluate(G: Inpainter, data: Data, batch: int = 32, seed: int = 1234, prior: str = "face") -> dict:
     """Val faces with deterministic synthetic occluders: L1, PSNR inside the hole (0-1 scale), SSIM (mean in hole)."""
     g = torch.Generator().manual_seed(seed)
     l1 = se = ss = n_px = 0.0
     for i in range(0, len(data.val_img), batch):
         clean, occ, hole, lm = make_batch(data.val_img[i:i + batch], data.val_lab[i:i + batch], data.val_lm[i:i + batch],
                                           data.bank, g=g, flip=False)
-        comp = G.inpaint(occ, hole, lm)
+        comp = fill(G, occ, hole, lm, prior)
         px = hole.sum()
         l1 += float(((comp - clean).abs() * hole).sum() / 3)
         se += float((((comp - clean) ** 2) * hole).sum() / 3)
@@ -289,15 +316,15 @@ def evaluate(G: Inpainter, data: Data, batch: int = 32, seed: int = 1234) -> dic
 
 
 @torch.no_grad()
-def grid(G: Inpainter, data: Data, path: str, rows: int = 8) -> None:
+def grid(G: Inpainter, data: Data, path: str, rows: int = 8, prior: str = "face") -> None:
     """One val face per row: occluded | hole | prior | output | clean."""
     from PIL import Image
 
     g = torch.Generator().manual_seed(7)
     clean, occ, hole, lm = make_batch(data.val_img[:rows], data.val_lab[:rows], data.val_lm[:rows], data.bank, g=g,
                                       flip=False)
-    prior = face_prior(occ, hole, lm)
-    comp = G.inpaint(occ, hole, lm)
+    prior = make_prior(occ, hole, lm, prior)
+    comp = occ * (1 - hole) + G(occ, hole, prior if G.use_prior else None).float() * hole
     tiles = [occ * (1 - hole) + hole * torch.tensor([1.0, 0, 1], device=occ.device)[None, :, None, None] * 0.8,
              hole.expand(-1, 3, -1, -1), prior, comp, clean]
     img = torch.cat([torch.cat([t[r] for t in tiles], 2) for r in range(len(clean))], 1)
@@ -315,7 +342,8 @@ tags: [face-inpainting, de-occlusion, celebamask-hq]
 
 Gated-convolution U-Net with self-attention at 32 x 32 (`core/models/deocclusion.py`), after Yin (2022),
 ch. 5. Input: 256 px aligned face with the occluded part replaced by noise, the mask, and
-{"a face prior (the face mirrored about its landmark midline; push-pull fill where both sides are hidden)"
+{("a face prior (the face mirrored about its landmark midline; push-pull fill where both sides are hidden"
+  + ("; mirror sources limited to the landmark face region, as the app's face_only_prior)" if a.prior == "face" else ")"))
  if not a.no_prior else "NO face prior (the thesis's ablation)"}. Output composited: pixels outside the mask are unchanged.
 
 ## Data
@@ -373,13 +401,13 @@ def main(argv=None) -> None:
             last_ckpt = time.time()
     run.save()
     name = args.name or ("deocclusion-noprior" if args.no_prior else "deocclusion")
-    metrics = evaluate(run.G_ema, data)
+    metrics = evaluate(run.G_ema, data, prior=args.prior)
     metrics.update(step=run.step, kimg=round(run.seen / 1000, 2))
     print(json.dumps(metrics), flush=True)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"{name}_metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    grid(run.G_ema, data, os.path.join(args.out, f"{name}_grid.png"))
+    grid(run.G_ema, data, os.path.join(args.out, f"{name}_grid.png"), prior=args.prior)
     files = run.G_ema.save_pretrained(os.path.join(args.out, name), card=model_card(name, metrics, run, args.minutes, len(data.img)),
                                       extra_config={"metrics": metrics})
     print(f"wrote {args.out}/{name}/{files}; done in {time.time() - t_start:.0f}s", flush=True)

@@ -96,7 +96,13 @@ start-s4)  # session 4 (4 GPUs): StyleGAN on 3 GPUs -> encoder refit + direction
   mkdir -p "$LOGS"
   setsid nohup bash train/session4.sh "$SG" "$POSE" "$ENC" > "$LOGS/session4.log" 2>&1 < /dev/null &
   echo "started train/session4.sh (pid $!)" ;;
-pack-s4)  # session 4: run/ (exports, metrics, grids) + logs + the StyleGAN resume state, in 15 MiB tar pieces
+start-s5)  # session 5 (4 GPUs): StyleGAN (eyeglasses x4) on 3 GPUs -> encoder + directions + bench;
+           # GPU 3: directions of the bundled G, de-occlusion with the face-region prior
+  SG=${2:?stylegan minutes}; ENC=${3:?encoder minutes}; DEO=${4:?de-occlusion minutes}
+  mkdir -p "$LOGS"
+  setsid nohup bash train/session5.sh "$SG" "$ENC" "$DEO" > "$LOGS/session5.log" 2>&1 < /dev/null &
+  echo "started train/session5.sh (pid $!)" ;;
+pack-s4)  # sessions 4 and 5: run/ (exports, metrics, grids) + logs + the StyleGAN resume state, in 15 MiB tar pieces
   mkdir -p /root/pack; rm -f /root/pack/*
   python3 -m train.resume_pack snapshot $CKPT/stylegan /root/run/resume-stylegan
   (cd /root && find run logs -type f | sort > /root/files.txt)

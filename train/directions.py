@@ -1,13 +1,14 @@
 """Fit attribute sliders for the 128 px StyleGAN2: InterFaceGAN directions in W (Shen et al., CVPR 2020).
 
     python -m train.directions --generator out/stylegan/stylegan-ema --attributes out/attributes/attributes \
-        --out out/directions --device cuda [--samples 20000] [--truncation 0.7]
+        --out out/directions --device cuda [--samples 100000] [--truncation 1.0]
     python -m train.directions --smoke --device cpu --attributes /tmp/attr_out/attributes --out /tmp/dir_out
 
 1. Sample z, w = mapping(z, truncation) (one w per sample), image = synthesis(w broadcast to every layer,
    noise 'const'), label it with the AttributeNet (bf16, batched).
-2. One unit normal n per slider (InterFaceGAN sec. 2.2): binary heads -> logistic regression (L-BFGS, small L2)
-   on the samples with the top / bottom `--fraction` of the head's logit (sec. 3.1 keeps the extremes);
+2. One unit normal n per slider (InterFaceGAN sec. 2.2): binary heads -> class-balanced logistic regression
+   (L-BFGS, small L2) of the top (prevalence, clipped to [--min-positive, --fraction]) against the bottom
+   `--fraction` of the head's logit (sec. 3.1 keeps the extremes; a rare attribute's top is its prevalence);
    regression heads -> ridge least squares of the (standardised) value on w - w_avg. n = normalised weights.
 3. Conditional manipulation (sec. 2.3): each slider's n is projected orthogonal to the span of the raw normals
    of the attributes it should leave alone (CONDITION below), then renormalised.
@@ -67,10 +68,14 @@ def parse_args(argv=None):
     p.add_argument("--attributes", required=True, help="AttributeNet folder (from_pretrained)")
     p.add_argument("--out", default="out/directions")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--samples", type=int, default=20000)
+    p.add_argument("--samples", type=int, default=100000)
     p.add_argument("--eval", type=int, default=256, help="held-out samples for the entanglement matrix")
-    p.add_argument("--truncation", type=float, default=0.7, help="psi of the sampled w (1 = none)")
+    p.add_argument("--truncation", type=float, default=1.0,
+                   help="psi of the sampled w (1 = none: inverted photos are not truncated, and psi < 1 all but "
+                        "removes rare attributes such as eyeglasses)")
     p.add_argument("--fraction", type=float, default=0.3, help="top / bottom share used for binary boundaries")
+    p.add_argument("--min-positive", type=float, default=0.01,
+                   help="a rare binary attribute's positives are its top max(prevalence, this) share, not --fraction")
     p.add_argument("--min-r2", type=float, default=0.1,
                    help="keep an optional slider only if its boundary explains this much (R2 or 2*AUC-1)")
     p.add_argument("--batch", type=int, default=256)
@@ -118,13 +123,16 @@ def edit_labels(G, net, w: torch.Tensor, dirs: dict, name: str, value: float, ba
 # ------------------------------------------------------------------------------------------------ fitting
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3) -> torch.Tensor:
-    """Logistic regression (L-BFGS) of y in {0, 1} on standardised x [n, d] -> weights [d] (bias dropped)."""
+    """Logistic regression (L-BFGS) of y in {0, 1} on standardised x [n, d] -> weights [d] (bias dropped); the
+    positives weighted by #negatives / #positives (balanced classes)."""
+    pos_weight = ((1 - y).sum() / y.sum().clamp(min=1)).detach()
     w = torch.zeros(x.shape[1] + 1, dtype=x.dtype, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(x @ w[:-1] + w[-1], y) + l2 * w[:-1].square().sum()
+        loss = F.binary_cross_entropy_with_logits(x @ w[:-1] + w[-1], y, pos_weight=pos_weight) \
+            + l2 * w[:-1].square().sum()
         loss.backward()
         return loss
     opt.step(closure)
@@ -138,24 +146,29 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-2) -> torch.Tenso
 
 
 def fit_direction(dw: torch.Tensor, raw: torch.Tensor, binary: bool, fraction: float, train: torch.Tensor,
-                  test: torch.Tensor) -> tuple[torch.Tensor, dict]:
+                  test: torch.Tensor, positive: float | None = None) -> tuple[torch.Tensor, dict]:
     """dw [n, d] = w - w_avg (float64), raw [n] head output -> unit normal n [d], fit info (held-out quality).
 
     InterFaceGAN fits in W itself; we whiten nothing (W is roughly isotropic after the mapping's
-    normalisation) but scale by the per-dimension std before fitting and map the weights back."""
+    normalisation) but scale by the per-dimension std before fitting and map the weights back. Binary heads:
+    positives are the top `positive` share of the logit (default `fraction`; a rare attribute passes its
+    prevalence, so that the 'top 30 %' of eyeglasses is not 29 % faces without glasses), negatives the bottom
+    `fraction`, the two classes weighted equally."""
     sd = dw[train].std(0).clamp(min=1e-6)
     x = dw / sd
     if binary:
-        lo, hi = torch.quantile(raw[train], fraction), torch.quantile(raw[train], 1 - fraction)
+        q = fraction if positive is None else positive
+        lo, hi = torch.quantile(raw[train], fraction), torch.quantile(raw[train], 1 - q)
         sel = train[(raw[train] <= lo) | (raw[train] >= hi)]
         coef = fit_logistic(x[sel], (raw[sel] >= hi).to(x.dtype))
         s = x[test] @ coef
-        t_lo, t_hi = torch.quantile(raw[test], fraction), torch.quantile(raw[test], 1 - fraction)
-        m = (raw[test] <= t_lo) | (raw[test] >= t_hi)
-        acc = float(((s[m] > s[m].median()) == (raw[test][m] >= t_hi)).double().mean()) if m.any() else float("nan")
+        t_lo, t_hi = torch.quantile(raw[test], fraction), torch.quantile(raw[test], 1 - q)
+        pos, neg = raw[test] >= t_hi, raw[test] <= t_lo
+        # balanced accuracy of the score's median-free threshold: AUC of positives vs negatives
+        auc = float((s[pos][:, None] > s[neg][None, :]).double().mean()) if pos.any() and neg.any() else float("nan")
         r = float(torch.corrcoef(torch.stack([s, raw[test]]))[0, 1])
-        info = {"fit": f"logistic regression on top/bottom {fraction:.0%} of the head's logit",
-                "heldout_extreme_acc": round(acc, 4), "heldout_r": round(r, 4), "quality": round(r * r, 4)}
+        info = {"fit": f"logistic regression, top {q:.1%} vs bottom {fraction:.0%} of the head's logit",
+                "heldout_auc": round(auc, 4), "heldout_r": round(r, 4), "quality": round(2 * auc - 1, 4)}
     else:
         mu, sdy = raw[train].mean(), raw[train].std().clamp(min=1e-6)
         coef = fit_ridge(x[train] - x[train].mean(0), (raw[train] - mu) / sdy)
@@ -263,7 +276,8 @@ def main(argv=None) -> None:
         if r.std() < 1e-6:
             print(f"{name}: constant labels on the samples; skipped", flush=True)
             continue
-        normals[name], fits[name] = fit_direction(dw, r, binary, args.fraction, train, test)
+        positive = min(args.fraction, max(float(val[name].mean()), args.min_positive)) if binary else None
+        normals[name], fits[name] = fit_direction(dw, r, binary, args.fraction, train, test, positive)
         print(f"{name}: {fits[name]}", flush=True)
     kept = [s for s in normals if s in REQUIRED or fits[s]["quality"] >= args.min_r2]
     dropped = {s: fits[s]["quality"] for s in normals if s not in kept}
@@ -341,8 +355,9 @@ its unit (`std`), the w+ layers it edits and the fit; `core/models/directions.py
 ## How they were made
 {meta['samples']} generator samples (truncation {meta['truncation']}) labelled by the attribute net
 (train/attributes.py: UTKFace age / gender, CelebA attributes, parser-derived hat / eyeglasses, landmark
-mouth opening, front-end yaw / pitch); ridge regression (continuous labels) or logistic regression on the top
-and bottom {args.fraction:.0%} (binary labels) in W; held-out quality is R^2 or the correlation of the score.
+mouth opening, front-end yaw / pitch); ridge regression (continuous labels) or class-balanced logistic regression of the top (the attribute's
+prevalence, at least {args.min_positive:.0%}, at most {args.fraction:.0%}) against the bottom {args.fraction:.0%} of the
+head's logit (binary labels) in W; held-out quality is R^2 or 2 AUC - 1.
 
 ## Metrics (held-out samples; per unit of the slider; z = in standard deviations of the attribute)
 | slider | w+ layers | fit quality | own change / unit | own z / unit | most moved other (z / unit) |

@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 
 from core.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator, get_blur_impl, sample_z, set_blur_impl
 from core.models.common import split_by_size
-from train.shards import load_source
+from train.shards import ATTR_NAMES, load_source
 
 SOURCES = ("celebamask", "celeba_id", "utkface")
 RESOLUTION = 128
@@ -48,8 +48,22 @@ GRID_SEEDS = list(range(32))
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_faces(shards: str, sources=SOURCES, max_padded: float = 0.05) -> tuple[np.ndarray, dict]:
-    """uint8 [N, 128, 128, 3] of genuine training crops from every available source, and counts per source."""
+def has_eyeglasses(d: dict) -> np.ndarray:
+    """bool [N] per shard crop: CelebAMask-HQ eyeglasses-class (3) pixels > 0.4 % of the crop, else CelebA's
+    `Eyeglasses` attribute (the attribute net's label rule, train/attributes.py); False where neither is known."""
+    n = len(d["split"])
+    if "labels" in d:
+        return (d["labels"] == 3).reshape(n, -1).mean(1) > 0.004
+    if "attrs" in d:
+        return d["attrs"][:, ATTR_NAMES.index("Eyeglasses")] > 0
+    return np.zeros(n, bool)
+
+
+def load_faces(shards: str, sources=SOURCES, max_padded: float = 0.05,
+               eyeglasses_repeat: int = 1) -> tuple[np.ndarray, dict]:
+    """uint8 [N, 128, 128, 3] of genuine training crops from every available source, and counts per source.
+    `eyeglasses_repeat` K > 1 shows each crop with eyeglasses K times as often (they are ~2 % of the crops, too few
+    for the generator to draw them, or for an eyeglasses slider to exist)."""
     images, counts = [], {}
     for src in sources:
         try:
@@ -68,6 +82,10 @@ def load_faces(shards: str, sources=SOURCES, max_padded: float = 0.05) -> tuple[
             keep &= d["padded"] < max_padded
         images.append(d["images"][keep])
         counts[src] = int(keep.sum())
+        if eyeglasses_repeat > 1:
+            glasses = has_eyeglasses(d)[keep]
+            images += [d["images"][keep][glasses]] * (eyeglasses_repeat - 1)
+            counts[f"{src}_eyeglasses_x{eyeglasses_repeat}"] = int(glasses.sum())
         print(f"data {src}: {counts[src]} of {len(keep)} crops kept (train split, padded < {max_padded})", flush=True)
     if not images or sum(counts.values()) == 0:
         raise FileNotFoundError(f"no usable {RESOLUTION}px shards of {sources} under {shards}")
@@ -496,6 +514,8 @@ def parse_args(argv=None):
     p.add_argument("--channel-max", type=int, default=256)
     p.add_argument("--mapping-layers", type=int, default=8)
     p.add_argument("--ckpt-minutes", type=float, default=4.0)
+    p.add_argument("--eyeglasses-repeat", type=int, default=1,
+                   help="show crops with eyeglasses K times as often (rare in the data; the slider needs them)")
     p.add_argument("--ckpt-fp32", action="store_true", help="store G/G_ema/D in fp32 (4x the fp16 size)")
     p.add_argument("--log-seconds", type=float, default=30.0)
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
@@ -547,7 +567,7 @@ def main(argv=None):
         last = (saved.get("sessions") or [{}])[-1]
         tr.export(last.get("data", {}), {"kimg": round(tr.meta["kimg"], 2), "losses": last.get("losses", {})})
         return
-    images_np, counts = load_faces(a.shards)
+    images_np, counts = load_faces(a.shards, eyeglasses_repeat=a.eyeglasses_repeat)
     images = torch.from_numpy(images_np).to(tr.dev)  # uint8 [N, 128, 128, 3] on the device
     del images_np
     if a.blur == "auto" and tr.dev.type == "cuda":
