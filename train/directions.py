@@ -60,6 +60,7 @@ LAYERS = {"yaw": (0, 3), "pitch": (0, 3), "age": (0, 7), "gender": (0, 7), "eyeg
 SLIDERS = ["age", "gender", "smile", "eyeglasses", "yaw", "bangs", "pitch", "mouth_open", "hat", "beard",
            "blond_hair", "black_hair"]
 REQUIRED = ["age", "gender", "smile", "eyeglasses", "yaw", "bangs"]
+WEAK_Z = 0.05  # core.pipelines.gan.WEAK_SLIDER_Z: below this held-out change (std / unit) a slider is weak
 
 
 def parse_args(argv=None):
@@ -321,6 +322,11 @@ def main(argv=None) -> None:
                                    "worst_other_z": ent[s]["worst_other_z"]} for s in sliders}
     with open(os.path.join(folder, "directions.json"), "w") as f:
         json.dump(meta, f, indent=2)
+    weak = drop_weak_optional(folder)
+    if weak:
+        print(f"optional sliders dropped (held-out change < {WEAK_Z} std per unit): {weak}", flush=True)
+        meta = json.load(open(os.path.join(folder, "directions.json")))
+        sliders = meta["sliders"]
     with open(os.path.join(folder, "README.md"), "w") as f:
         f.write(model_card(meta, args))
     with open(os.path.join(folder, "config.json"), "w") as f:  # the Hub layout's config: class and shapes
@@ -333,6 +339,29 @@ def main(argv=None) -> None:
               f"{e['worst_other_z']:.3f} sd", flush=True)
     print(f"wrote {args.out}: directions/directions.safetensors, directions/directions.json, directions_metrics.json, "
           f"directions_grid.png; done in {time.time() - t0:.0f}s", flush=True)
+
+
+def drop_weak_optional(folder: str) -> dict[str, float]:
+    """Remove from a directions folder the optional sliders (not in REQUIRED) whose held-out change of their own
+    attribute is below WEAK_Z std per unit (a slider that does nothing is worse than none; e.g. hats, which
+    this generator does not draw). Rewrites directions.safetensors / .json; config.json is written after.
+    -> {dropped slider: its own_z}."""
+    from safetensors.torch import load_file
+
+    path = os.path.join(folder, "directions.json")
+    meta = json.load(open(path))
+    summary = meta.get("metrics_summary", {})
+    weak = {s: summary[s]["own_z"] for s in meta["sliders"]
+            if s not in REQUIRED and s in summary and abs(summary[s]["own_z"]) < WEAK_Z}
+    if weak:
+        vecs = {k: v for k, v in load_file(os.path.join(folder, "directions.safetensors")).items() if k not in weak}
+        save_file(vecs, os.path.join(folder, "directions.safetensors"))
+        meta["sliders"] = {k: v for k, v in meta["sliders"].items() if k not in weak}
+        meta["metrics_summary"] = {k: v for k, v in summary.items() if k not in weak}
+        meta["dropped_weak"] = {**meta.get("dropped_weak", {}), **weak}
+        with open(path, "w") as f:
+            json.dump(meta, f, indent=2)
+    return weak
 
 
 def folder_config(meta: dict) -> dict:
@@ -364,8 +393,8 @@ head's logit (binary labels) in W; held-out quality is R^2 or 2 AUC - 1.
 |---|---|---|---|---|---|
 {rows}
 
-A slider with own z below 0.05 barely changes its attribute on this generator (the app marks it weak); eyeglasses,
-bangs and hats are rare in its samples.
+A slider with own z below {WEAK_Z} barely changes its attribute on this generator: the app marks a required one
+weak; optional ones are dropped{" (here: " + ", ".join(f"{k} {v:+.3f}" for k, v in meta["dropped_weak"].items()) + ")" if meta.get("dropped_weak") else ""}.
 
 ## Retrain
     python -m train.directions --generator checkpoints/stylegan --attributes ATTRIBUTE_NET --out out --device cuda

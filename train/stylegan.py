@@ -454,7 +454,12 @@ def write_json(path: str, obj: dict):
 
 def model_card(G: StyleGAN2Generator, training: dict, metrics: dict, a) -> str:
     n_params = sum(p.numel() for p in G.parameters())
-    data = ", ".join(f"{k} {v}" for k, v in training["data"].items()) or "see config.json"
+    data = ", ".join(f"{k} {v}" for k, v in training["data"].items() if "_eyeglasses_x" not in k) or "see config.json"
+    repeat = {k: v for k, v in training["data"].items() if "_eyeglasses_x" in k}
+    if repeat:  # load_faces(eyeglasses_repeat=K) in this session
+        k = next(iter(repeat)).rsplit("_x", 1)[1]
+        data += (f"; in this session the {sum(repeat.values())} crops with eyeglasses were shown {k}x as often "
+                 "(`--eyeglasses-repeat`)")
     return f"""# FaceLab StyleGAN2-like face generator, 128 px (EMA weights, fp16)
 
 StyleGAN2 (Karras et al., CVPR 2020) re-implemented in plain PyTorch (`core/models/stylegan.py`):
