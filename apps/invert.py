@@ -27,7 +27,7 @@ CAPABILITY = "Invert & edit"
 SLIDER_RANGE = 8.0      # +-3 units spans the generator's faces; the weaker directions (age, gender) need more
 MAX_STEPS = 100         # refinement steps offered in the tab (the CLI allows more)
 DEFAULT_STEPS = 50      # the encoder alone gives a look-alike (dlib: same person in 3% of held-out faces),
-                        # 50 steps the person in 67% (train.eval_gan); ~9 s on a 2-core CPU, <1 s on a GPU
+                        # 50 steps the person in 83% (train.eval_gan); ~9 s on a 2-core CPU, <1 s on a GPU
 
 
 def load(progress) -> None:

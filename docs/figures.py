@@ -88,11 +88,12 @@ def gan() -> None:
     photo = data.astronaut()
     enc = GAN.invert_photo(photo)
     ref = GAN.invert_photo(photo, refine=100)
-    edits = [GAN.edit(ref.code, v) for v in ({"yaw": -3}, {"yaw": 3}, {"smile": -4}, {"gender": -6}, {"age": 6})]
+    moves = [{"yaw": -2}, {"yaw": 2}, {"smile": -3}, {"gender": -6}, {"age": 8}, {"eyeglasses": 8}, {"bangs": 8}]
+    edits = [GAN.edit(ref.code, v) for v in moves]
     Image.fromarray(tile([ref.crop, enc.reconstruction, ref.reconstruction] + edits, 160)).save("docs/gan_astronaut.png")
     print(f"docs/gan_astronaut.png: aligned crop | encoder (PSNR {enc.quality.psnr:.2f}, dlib distance "
           f"{enc.quality.identity_distance:.3f}) | refined 100 steps (PSNR {ref.quality.psnr:.2f}, dlib distance "
-          f"{ref.quality.identity_distance:.3f}) | refined + yaw -3 | yaw +3 | smile -4 | gender -6 | age +6")
+          f"{ref.quality.identity_distance:.3f}) | refined + " + " | ".join(f"{k} {v:+g}" for m in moves for k, v in m.items()))
 
 
 if __name__ == "__main__":
