@@ -176,9 +176,9 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="deocclusion",
         model_class=_deocclusion,
         files={
-            "README.md": "6433f8d57a224775509483862fd4992cd9658394b6b2bb62006bbc61d2721384",
-            "config.json": "04c3446d4ef7e8e277da2863e450ebb4da6e79d1d50536a7718a7e65563b6b0d",
-            "model.safetensors": "b0090e088bfa21455b5ecd37705bed0ee805d972f87e3982985881586709c104",
+            "README.md": "5b02b6b19a1473d00521300b1e9189562c4e25aed7bd9663d7e96382a9c32525",
+            "config.json": "a4ebd20bef7f790cfcc6a8d4cedcb676a26f326b61f2d6b32e807894fba3f90d",
+            "model.safetensors": "76ab2251787ef672f4792de851fd45f1617c80ba6835b651f895e4abd52535a7",
         },
         licence=NC_LICENCE,
         data_terms=CELEBAMASK_TERMS + "; masked-face photos (RWMFD, Face-Mask-Detection): research use",

@@ -333,6 +333,8 @@ def grid(G: Inpainter, data: Data, path: str, rows: int = 8, prior: str = "face"
 
 def model_card(name: str, metrics: dict, run: Run, minutes: float, n_train: int) -> str:
     a = run.args
+    warm = (f"\nWarm start: G and its EMA from `{a.init}` (this run's steps and images come on top of that model's)."
+            if a.init else "")
     return f"""---
 license: other
 license_name: non-commercial-research
@@ -361,12 +363,12 @@ The thesis's protocol (sunglasses / masks, OpenCV baselines): `python -m train.e
 
 Training: {run.step} steps, {run.seen / 1000:.1f} k images, {minutes:.0f} min on one GPU; losses
 hole L1 x{a.w_hole}, SSIM-to-prior x{a.w_prior}, background L1 x{a.w_bg}, identity x{a.w_id}, TV x{a.w_tv},
-hinge adversarial x{a.w_adv}, feature matching x{a.w_fm}; EMA weights, fp16.
+hinge adversarial x{a.w_adv}, feature matching x{a.w_fm}; EMA weights, fp16.{warm}
 
 ## Retrain
     python -m train.data
     python -m train.deocclusion --shards .cache/shards --ckpt .cache/ckpt/deocclusion --out out/deocc \\
-        --minutes 20 --device cuda{" --no-prior" if a.no_prior else ""}
+        --minutes 20 --device cuda{" --no-prior" if a.no_prior else f" --prior {a.prior}"}{" --init MODEL_FOLDER" if a.init else ""}
 """
 
 
