@@ -47,7 +47,8 @@ def _own_pose(photo: str, mtime: float, face_index: int) -> tuple[float, float]:
 
 def pose_note(yaw: float, pitch: float) -> str:
     return (f"This face: yaw **{yaw:+.1f}°**, pitch **{pitch:+.1f}°**. The model is strong for changes up to "
-            f"±{P.RANGE:.0f}° from it (absolute angles: ±{P.MAX_ANGLE:.0f}° at most).")
+            f"±{P.RANGE:.0f}° from it; larger changes work but lose more of the person (absolute angles: "
+            f"±{P.MAX_ANGLE:.0f}° at most).")
 
 
 def guide_note(yaw: float, pitch: float) -> str:

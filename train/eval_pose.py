@@ -58,7 +58,8 @@ import torch
 SAME_PERSON = 0.6            # dlib's same-person distance
 REF_MAX_DYAW = 10.0          # a real photo B counts as "at a similar pose" within these (degrees, shard pose)
 REF_MAX_DPITCH = 15.0
-METHODS = ("input", "2d-warp", "no-sampler", "ours-inpainter", "ours")
+METHODS = ("input", "2d-warp", "no-sampler", "ours-inpainter", "ours", "ours-gain")
+YAW_GAIN = 1.0  # --yaw-gain: the 'ours-gain' row asks the model for this multiple of the yaw change
 GOALS = {"yaw_mae": {15: 5.0, 30: 5.0}, "same": {15: 0.95, 30: 0.85}}   # ours; yaw_mae below, same above
 
 
@@ -129,6 +130,7 @@ def summarise(records: list[dict]) -> dict:
     return dict(
         n=n, found=len(found) / n if n else None,
         yaw_mae=mean([r["yaw_err"] for r in found]), pitch_mae=mean([r["pitch_err"] for r in found]),
+        yaw_over=mean([r["yaw_over"] for r in found if "yaw_over" in r]),
         id_dist=mean([r["d_input"] for r in found]),
         same=sum(r["d_input"] < SAME_PERSON for r in found) / n if n else None,
         ref_n=len(refs), ref_yaw_gap=mean([r["ref_yaw_gap"] for r in refs]),
@@ -184,6 +186,9 @@ def load_models(args, device: torch.device) -> dict:
 
         ours = (hub.load("pose-sampler", device=device), hub.load("pose-inpainter", device=device))
     models = {"ours": ours, "ours-inpainter": ours}
+    if args.yaw_gain != 1.0:
+        global YAW_GAIN
+        models["ours-gain"], YAW_GAIN = ours, args.yaw_gain
     if args.nosampler_ckpt:
         models["no-sampler"] = (None, PoseInpainter.from_pretrained(args.nosampler_ckpt, device=device))
     return models
@@ -196,6 +201,8 @@ def edit(method: str, crop: np.ndarray, a: dict, ty: float, tp: float, models: d
 
     if method == "input":
         return crop
+    if method == "ours-gain":  # ours asked for --yaw-gain x the yaw change instead of the app's P.YAW_GAIN
+        return P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp, models["ours"], yaw_gain=YAW_GAIN)["output"]
     if method == "2d-warp":
         g = P.crop_geometry(a["landmarks"], a["yaw"], a["pitch"], ty, tp, crop.shape[0])
         return warp_baseline(crop, a["landmarks"], g["reframe"], g["tgt_lm3d"][0, :, :2].numpy())
@@ -235,7 +242,9 @@ def evaluate(d: dict, faces: np.ndarray, deltas: list[float], models: dict, grid
                 o = a if m == "input" else analyse(out)
                 r = dict(found=o is not None, ref=ref is not None)
                 if o is not None:
-                    r.update(yaw_err=abs(o["yaw"] - ty), pitch_err=abs(o["pitch"] - tp), d_input=distance(o, a))
+                    r.update(yaw_err=abs(o["yaw"] - ty), pitch_err=abs(o["pitch"] - tp), d_input=distance(o, a),
+                             # signed along the requested turn: < 0 = the face turned less than asked
+                             yaw_over=(o["yaw"] - ty) * float(np.sign(ty - a["yaw"]) or 1.0))
                 if ref is not None:
                     r["ref_yaw_gap"] = abs(ref_cache[ref]["yaw"] - ty)
                     r["ssim_face"], r["ssim_crop"] = ssim_region(out, images[ref], hull_mask(d["landmarks"][ref], 128))
@@ -278,7 +287,7 @@ def latency(crop: np.ndarray, a: dict, models: dict, runs: int) -> dict:
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
     out = {"threads": torch.get_num_threads(), "runs": runs}
     for name, (samp, inp) in models.items():
-        if name == "ours-inpainter":  # the same networks as "ours"
+        if name in ("ours-inpainter", "ours-gain"):  # the same networks as "ours"
             continue
         out[f"{name}_forward_ms"] = timed(lambda: edit_pose(samp, inp, x, g["src_lm"], g["tgt_lm3d"]))
         out[f"{name}_edit_crop_ms"] = timed(lambda: P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp,
@@ -295,12 +304,12 @@ def fmt(v, spec: str) -> str:
 
 
 def format_table(m: dict) -> str:
-    lines = ["| delta | method | found | yaw err | pitch err | id dist | same | ref n | id dist B | same B | "
-             "SSIM face B |", "|" + "---|" * 11]
+    lines = ["| delta | method | found | yaw err | pitch err | yaw over (< 0: turned less) | id dist | same | ref n | "
+             "id dist B | same B | SSIM face B |", "|" + "---|" * 12]
     for dl, per in m["results"].items():
         for name, r in per.items():
             lines.append(f"| {dl} | {name} | {fmt(r['found'], '.0%')} | {fmt(r['yaw_mae'], '.1f')} | "
-                         f"{fmt(r['pitch_mae'], '.1f')} | {fmt(r['id_dist'], '.3f')} | {fmt(r['same'], '.0%')} | "
+                         f"{fmt(r['pitch_mae'], '.1f')} | {fmt(r.get('yaw_over'), '+.1f')} | {fmt(r['id_dist'], '.3f')} | {fmt(r['same'], '.0%')} | "
                          f"{r['ref_n']} | {fmt(r['ref_dist'], '.3f')} | {fmt(r['same_ref'], '.0%')} | "
                          f"{fmt(r['ssim_face'], '.3f')} |")
     s = m["input_vs_shard"]
@@ -354,6 +363,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--inpainter-ckpt", default=None, help="save_pretrained folder (default: hub 'pose-inpainter')")
     ap.add_argument("--nosampler-ckpt", default=None, help="the --no-sampler inpainter folder (ablation row)")
     ap.add_argument("--seed", type=int, default=0, help="order of the faces")
+    ap.add_argument("--yaw-gain", type=float, default=1.0,
+                    help="!= 1: add the row 'ours-gain', ours asked for this multiple of the yaw change")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--latency-runs", type=int, default=10)
     ap.add_argument("--json", default=os.path.join(".cache", "eval_pose.json"))
