@@ -337,3 +337,18 @@ def test_real_models_cli_writes_the_input_size(astronaut, tmp_path, capsys):
     assert cli(["pose", str(src), "--yaw", "20", "--out", str(out), "--measure"]) == 0
     assert np.asarray(Image.open(out)).shape == (500, 460, 3)
     assert "measured: yaw" in capsys.readouterr().out
+
+
+def test_edit_crop_asks_for_yaw_gain_times_the_change(small_astronaut, tiny_pair):
+    """The models are conditioned on landmarks turned by YAW_GAIN x the requested change (they under-turn)."""
+    _, al, lm, (yaw, pitch) = aligned(small_astronaut)
+    got = {g: P.edit_crop(al.image, lm, yaw, pitch, yaw + 20, pitch, tiny_pair, yaw_gain=g)["tgt_lm"]
+           for g in (None, 1.0, P.YAW_GAIN)}
+    want = P.crop_geometry(lm, yaw, pitch, yaw + 20 * P.YAW_GAIN, pitch, P.SIZE)["tgt_lm3d"][0, :, :2].numpy()
+    assert P.YAW_GAIN > 1.0
+    np.testing.assert_allclose(got[None], want, atol=1e-4)        # the default is the module's gain
+    np.testing.assert_allclose(got[P.YAW_GAIN], want, atol=1e-4)
+    # a larger gain moves the nose tip (landmark 30) further in the direction of the turn
+    nose = {g: got[g][30, 0] for g in got}
+    src = P.crop_geometry(lm, yaw, pitch, yaw, pitch, P.SIZE)["tgt_lm3d"][0, 30, 0].item()
+    assert abs(nose[P.YAW_GAIN] - src) > abs(nose[1.0] - src) + 0.5, (src, nose)

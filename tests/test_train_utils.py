@@ -1,0 +1,57 @@
+"""Training-side helpers added for the rare attributes and the de-occlusion prior (no GPU, no shards needed)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from train import directions as D
+from train.shards import ATTR_NAMES
+from train.stylegan import has_eyeglasses
+
+
+def test_rare_attribute_fit_uses_its_prevalence():
+    """A rare binary attribute (1% positives) whose logit is noise from another direction everywhere else: the
+    'top 30%' fit finds the noise direction, the prevalence fit finds the attribute's."""
+    g = torch.Generator().manual_seed(0)
+    n, d = 20000, 32
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    true, other = torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
+    true[0], other[1] = 1.0, 1.0
+    s = x @ true
+    rare = s > torch.quantile(s, 0.99)
+    raw = torch.where(rare, 6.0 + 0.1 * torch.randn(n, generator=g, dtype=torch.float64), x @ other)
+    perm = torch.randperm(n, generator=g)
+    test, train = perm[:2000], perm[2000:]
+    n_top30, _ = D.fit_direction(x, raw, True, 0.3, train, test)
+    n_prev, info = D.fit_direction(x, raw, True, 0.3, train, test, positive=0.01)
+    assert float(n_prev @ true) > 0.9, float(n_prev @ true)
+    assert float(n_prev @ true) > float(n_top30 @ true) + 0.3
+    assert info["heldout_auc"] > 0.85 and "top 1.0%" in info["fit"]
+
+
+def test_drop_weak_optional_keeps_required_sliders(tmp_path):
+    names = ["age", "gender", "hat", "beard"]
+    save_file({k: torch.ones(4) / 2 for k in names}, str(tmp_path / "directions.safetensors"))
+    own = {"age": 0.01, "gender": 0.2, "hat": 0.004, "beard": 0.08}   # age is required: kept even though weak
+    meta = {"sliders": {k: {"std": 1.0, "layers": [0, 3]} for k in names},
+            "metrics_summary": {k: {"own_z": v} for k, v in own.items()}}
+    (tmp_path / "directions.json").write_text(json.dumps(meta))
+    assert D.drop_weak_optional(str(tmp_path)) == {"hat": 0.004}
+    out = json.loads((tmp_path / "directions.json").read_text())
+    assert list(out["sliders"]) == ["age", "gender", "beard"] and out["dropped_weak"] == {"hat": 0.004}
+    assert set(load_file(str(tmp_path / "directions.safetensors"))) == {"age", "gender", "beard"}
+    assert D.drop_weak_optional(str(tmp_path)) == {}                    # idempotent
+
+
+def test_has_eyeglasses_from_parser_labels_or_celeba_attributes():
+    labels = np.zeros((3, 64, 64), np.uint8)
+    labels[1, 20:30, 10:50] = 3            # 400 eyeglasses pixels = 9.8% of the crop
+    labels[2, 0, 0:10] = 3                 # 10 px = 0.24%: below the 0.4% rule
+    assert has_eyeglasses({"split": np.zeros(3), "labels": labels}).tolist() == [False, True, False]
+    attrs = np.full((2, 40), -1, np.int8)
+    attrs[1, ATTR_NAMES.index("Eyeglasses")] = 1
+    assert has_eyeglasses({"split": np.zeros(2), "attrs": attrs}).tolist() == [False, True]
+    assert not has_eyeglasses({"split": np.zeros(2)}).any()
