@@ -235,7 +235,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="mtv-encoder",
         model_class=_mtv_encoder,
         files={
-            "README.md": "82f45553a11a270f846eb6e79612af84897dbf1e9ed538326c361b324cf4c15e",
+            "README.md": "1a254f17289e9387d2f18a549035e1f4af108b1c3fd781f194a647960bbd1f7f",
             "config.json": "b255f9d58fc3905f539b4b519fdcc05df39c250e4e5ab1f03e45db975ccdca0e",
             "model-00001-of-00003.safetensors": "198d36cf78b6798006ccdf66962894ebd45787b9b61089b4b160ed6556f503bf",
             "model-00002-of-00003.safetensors": "0a961399861f9caf35351137482ed01e10ef8016cadcb39eb46e12d1f4bd68a0",
@@ -253,7 +253,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="directions",
         model_class=_directions,
         files={
-            "README.md": "1e02721e79188b458198ab944a5ff65d211a90810cc82d2a34e36cec757c6dce",
+            "README.md": "6c33ae28198f495bc0f42606de35605f7d6d43c1b5a8b7053d529b3153514169",
             "config.json": "ce45e20db8e82135e3f3fe2258ef87640494d0fb06968bfc63f6f13c2b8752f4",
             "directions.json": "5062a9f159fa38bf562e14f4e7ebb61dea454fd5ab578ff41345dc5d549063fb",
             "directions.safetensors": "d9dce5ebb973c397db2b240a0608172287e7f02ee94f8fe28cc3c3264f3895f8",
