@@ -25,9 +25,16 @@ TRAIN = ("StyleGAN2 + MTV-TSA encoder + InterFaceGAN directions; trainers: pytho
          "train.encoder, train.directions")
 CAPABILITY = "Invert & edit"
 SLIDER_RANGE = 8.0      # +-3 units spans the generator's faces; the weaker directions (age, gender) need more
+POSE_RANGE = 4.0        # yaw / pitch: 1 unit turns the face ~11 deg / ~4.5 deg (train.eval_gan), +-4 is +-45 deg of
+                        # yaw, about what the generator draws; further the face breaks up
 MAX_STEPS = 100         # refinement steps offered in the tab (the CLI allows more)
-DEFAULT_STEPS = 50      # the encoder alone gives a look-alike (dlib: same person in 3% of held-out faces),
+DEFAULT_STEPS = 50      # the encoder alone gives a look-alike (dlib: same person in 0-3% of held-out faces),
                         # 50 steps the person in 83% (train.eval_gan); ~9 s on a 2-core CPU, <1 s on a GPU
+
+
+def slider_range(name: str) -> float:
+    """The +- range of a slider in the tab (units of its direction)."""
+    return POSE_RANGE if name in ("yaw", "pitch") else SLIDER_RANGE
 
 
 def load(progress) -> None:
@@ -155,7 +162,8 @@ def build() -> tuple[gr.Image | None, gr.Image | None]:
         edited = image_output("Edited face", height=240)
     with gr.Row():
         with gr.Column(scale=2):
-            sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=s.name, info=s.info)
+            sliders = [gr.Slider(-slider_range(s.name), slider_range(s.name), value=0, step=0.1, label=s.name,
+                                 info=s.info)
                        for s in specs]
             reset = gr.Button("Reset sliders", size="sm") if specs else None
         with gr.Column(scale=1):
