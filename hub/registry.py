@@ -176,7 +176,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="deocclusion",
         model_class=_deocclusion,
         files={
-            "README.md": "5b02b6b19a1473d00521300b1e9189562c4e25aed7bd9663d7e96382a9c32525",
+            "README.md": "6441f78dfc7a7c4eb00b89f9aa4d759206b586f79b43e8ef179ca24538ec7708",
             "config.json": "a4ebd20bef7f790cfcc6a8d4cedcb676a26f326b61f2d6b32e807894fba3f90d",
             "model.safetensors": "76ab2251787ef672f4792de851fd45f1617c80ba6835b651f895e4abd52535a7",
         },
