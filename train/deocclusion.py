@@ -77,7 +77,8 @@ def parse_args(argv=None):
 # ------------------------------------------------------------------------------------------------ data
 
 class Data:
-    """Clean 256 px crops, labels and landmarks on the device (train and val), and the occluder bank."""
+    """Clean 256 px crops, labels, landmarks and landmark face regions M_m on the device (train and val), and the
+    occluder bank."""
 
     def __init__(self, shards: str, dev: torch.device, smoke: bool):
         from train.shards import load_source
@@ -91,6 +92,8 @@ class Data:
         labs, lms = torch.from_numpy(d["labels"]), torch.from_numpy(d["landmarks"]).float()
         self.img, self.lab, self.lm = imgs[tr].contiguous().to(dev), labs[tr].to(dev), lms[tr].to(dev)
         self.val_img, self.val_lab, self.val_lm = imgs[va].contiguous().to(dev), labs[va].to(dev), lms[va].to(dev)
+        # M_m for the face-region prior, once here rather than per step (cv2 on the CPU)
+        self.region, self.val_region = face_regions(self.lm), face_regions(self.val_lm)
         masked = mlm = None
         try:
             m = load_source("masked", SIZE, shards)
@@ -126,13 +129,23 @@ def dilate(mask: torch.Tensor, px: int) -> torch.Tensor:
     return F.max_pool2d(mask, 2 * px + 1, 1, px) if px > 0 else mask
 
 
-def make_batch(img_u8, lab_u8, lm, bank, g: torch.Generator | None = None, flip: bool = True):
-    """uint8 crops -> (clean, occluded, hole [B,1,S,S] float, landmarks) with synthetic occluders on every sample."""
+def face_regions(lm: torch.Tensor) -> torch.Tensor:
+    """Landmarks [N, 68, 2] -> bool [N, S, S] full-face regions M_m (core.pipelines.deocclude.face_region), same device."""
+    from core.pipelines.deocclude import face_region
+
+    return torch.from_numpy(np.stack([face_region(p, SIZE) for p in lm.float().cpu().numpy()])).to(lm.device)
+
+
+def make_batch(img_u8, lab_u8, lm, bank, region, g: torch.Generator | None = None, flip: bool = True):
+    """uint8 crops, landmarks, bool face regions [B,S,S] -> (clean, occluded, hole [B,1,S,S] float, landmarks,
+    region [B,1,S,S] float) with synthetic occluders on every sample."""
     clean, lab, lm = img_u8.float() / 255, lab_u8.long(), lm.clone()
+    region = region[:, None].float()
     if flip:  # mirror half the batch (labels swap sides; midline landmarks only need x mirrored)
         on = torch.rand(len(clean), device=clean.device) < 0.5
         perm = torch.as_tensor(FLIP_PERM, device=lab.device)
         clean = torch.where(on[:, None, None, None], clean.flip(-1), clean)
+        region = torch.where(on[:, None, None, None], region.flip(-1), region)
         lab = torch.where(on[:, None, None], perm[lab.flip(-1)], lab)
         lm[..., 0] = torch.where(on[:, None], SIZE - lm[..., 0], lm[..., 0])
     occ, occ_lab = apply_occluders(clean, lab, bank, p=1.0, g=g)
@@ -140,7 +153,7 @@ def make_batch(img_u8, lab_u8, lm, bank, g: torch.Generator | None = None, flip:
     if g is None:
         hole |= strokes(len(clean), clean.device)
     hole = dilate(hole[:, None].float(), 3)
-    return clean, occ, hole, lm
+    return clean, occ, hole, lm, region
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -188,22 +201,20 @@ def _takes_net(cls) -> bool:
 
 # ------------------------------------------------------------------------------------------------ training
 
-def make_prior(occ: torch.Tensor, hole: torch.Tensor, lm: torch.Tensor, kind: str) -> torch.Tensor:
+def make_prior(occ: torch.Tensor, hole: torch.Tensor, lm: torch.Tensor, region: torch.Tensor, kind: str
+               ) -> torch.Tensor:
     """The prior the model is trained with: "face" = the app's `face_only_prior` (mirror sources restricted to the
-    landmark face region M_m), "mirror" = `face_prior` (any mirrored pixel)."""
+    face region M_m, [B, 1, S, S]), "mirror" = `face_prior` (any mirrored pixel)."""
     if kind == "mirror":
         return face_prior(occ, hole, lm)
-    from core.pipelines.deocclude import face_only_prior, face_region
+    from core.pipelines.deocclude import face_only_prior
 
-    region = np.stack([face_region(p, SIZE) for p in lm.float().cpu().numpy()])   # [B, S, S] bool
-    region = torch.from_numpy(region).to(occ.device)[:, None].to(occ.dtype)
     return face_only_prior(occ, hole, lm, region)
 
 
-def fill(G: Inpainter, occ: torch.Tensor, hole: torch.Tensor, lm: torch.Tensor, kind: str) -> torch.Tensor:
-    """G's composite with the given prior kind (pixels outside the hole unchanged)."""
-    prior = make_prior(occ, hole, lm, kind) if G.use_prior else None
-    return occ * (1 - hole) + G(occ, hole, prior).float() * hole
+def fill(G: Inpainter, occ: torch.Tensor, hole: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """G's composite (pixels outside the hole unchanged); the prior is ignored by a model without one."""
+    return occ * (1 - hole) + G(occ, hole, prior if G.use_prior else None).float() * hole
 
 
 class Run:
@@ -253,8 +264,9 @@ class Run:
         a, dev = self.args, self.dev
         idx = torch.randint(0, len(data.img), (a.batch,), device=dev)
         with torch.no_grad():
-            clean, occ, hole, lm = make_batch(data.img[idx], data.lab[idx], lm=data.lm[idx], bank=data.bank)
-            prior = make_prior(occ, hole, lm, a.prior)
+            clean, occ, hole, lm, region = make_batch(data.img[idx], data.lab[idx], data.lm[idx], data.bank,
+                                                      data.region[idx])
+            prior = make_prior(occ, hole, lm, region, a.prior)
             mirror_known = (mirror(1 - hole, symmetry_axis(lm)) > 0.99).float() * hole
         cuda = dev.type == "cuda"
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
@@ -302,9 +314,10 @@ def evaluate(G: Inpainter, data: Data, batch: int = 32, seed: int = 1234, prior:
     g = torch.Generator().manual_seed(seed)
     l1 = se = ss = n_px = 0.0
     for i in range(0, len(data.val_img), batch):
-        clean, occ, hole, lm = make_batch(data.val_img[i:i + batch], data.val_lab[i:i + batch], data.val_lm[i:i + batch],
-                                          data.bank, g=g, flip=False)
-        comp = fill(G, occ, hole, lm, prior)
+        sl = slice(i, i + batch)
+        clean, occ, hole, lm, region = make_batch(data.val_img[sl], data.val_lab[sl], data.val_lm[sl], data.bank,
+                                                  data.val_region[sl], g=g, flip=False)
+        comp = fill(G, occ, hole, make_prior(occ, hole, lm, region, prior))
         px = hole.sum()
         l1 += float(((comp - clean).abs() * hole).sum() / 3)
         se += float((((comp - clean) ** 2) * hole).sum() / 3)
@@ -321,10 +334,10 @@ def grid(G: Inpainter, data: Data, path: str, rows: int = 8, prior: str = "face"
     from PIL import Image
 
     g = torch.Generator().manual_seed(7)
-    clean, occ, hole, lm = make_batch(data.val_img[:rows], data.val_lab[:rows], data.val_lm[:rows], data.bank, g=g,
-                                      flip=False)
-    prior = make_prior(occ, hole, lm, prior)
-    comp = occ * (1 - hole) + G(occ, hole, prior if G.use_prior else None).float() * hole
+    clean, occ, hole, lm, region = make_batch(data.val_img[:rows], data.val_lab[:rows], data.val_lm[:rows], data.bank,
+                                              data.val_region[:rows], g=g, flip=False)
+    prior = make_prior(occ, hole, lm, region, prior)
+    comp = fill(G, occ, hole, prior)
     tiles = [occ * (1 - hole) + hole * torch.tensor([1.0, 0, 1], device=occ.device)[None, :, None, None] * 0.8,
              hole.expand(-1, 3, -1, -1), prior, comp, clean]
     img = torch.cat([torch.cat([t[r] for t in tiles], 2) for r in range(len(clean))], 1)

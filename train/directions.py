@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 from core.models.attributes import AttributeNet
 from core.models.directions import apply_edits, load_directions
 from core.models.stylegan import StyleGAN2Generator
+from core.pipelines.gan import WEAK_SLIDER_Z  # below this held-out change (std / unit) a slider is weak
 
 # slider -> heads whose (raw) directions it is made orthogonal to. Pose and expression are kept out of the
 # identity-ish sliders and vice versa; gender is not conditioned on age (and age not on beard) to keep the
@@ -60,7 +61,6 @@ LAYERS = {"yaw": (0, 3), "pitch": (0, 3), "age": (0, 7), "gender": (0, 7), "eyeg
 SLIDERS = ["age", "gender", "smile", "eyeglasses", "yaw", "bangs", "pitch", "mouth_open", "hat", "beard",
            "blond_hair", "black_hair"]
 REQUIRED = ["age", "gender", "smile", "eyeglasses", "yaw", "bangs"]
-WEAK_Z = 0.05  # core.pipelines.gan.WEAK_SLIDER_Z: below this held-out change (std / unit) a slider is weak
 
 
 def parse_args(argv=None):
@@ -165,7 +165,7 @@ def fit_direction(dw: torch.Tensor, raw: torch.Tensor, binary: bool, fraction: f
         s = x[test] @ coef
         t_lo, t_hi = torch.quantile(raw[test], fraction), torch.quantile(raw[test], 1 - q)
         pos, neg = raw[test] >= t_hi, raw[test] <= t_lo
-        # balanced accuracy of the score's median-free threshold: AUC of positives vs negatives
+        # held-out AUC of the score, positives vs negatives (threshold-free; the classes are unbalanced)
         auc = float((s[pos][:, None] > s[neg][None, :]).double().mean()) if pos.any() and neg.any() else float("nan")
         r = float(torch.corrcoef(torch.stack([s, raw[test]]))[0, 1])
         info = {"fit": f"logistic regression, top {q:.1%} vs bottom {fraction:.0%} of the head's logit",
@@ -324,7 +324,7 @@ def main(argv=None) -> None:
         json.dump(meta, f, indent=2)
     weak = drop_weak_optional(folder)
     if weak:
-        print(f"optional sliders dropped (held-out change < {WEAK_Z} std per unit): {weak}", flush=True)
+        print(f"optional sliders dropped (held-out change < {WEAK_SLIDER_Z} std per unit): {weak}", flush=True)
         meta = json.load(open(os.path.join(folder, "directions.json")))
         sliders = meta["sliders"]
     with open(os.path.join(folder, "README.md"), "w") as f:
@@ -343,7 +343,7 @@ def main(argv=None) -> None:
 
 def drop_weak_optional(folder: str) -> dict[str, float]:
     """Remove from a directions folder the optional sliders (not in REQUIRED) whose held-out change of their own
-    attribute is below WEAK_Z std per unit (a slider that does nothing is worse than none; e.g. hats, which
+    attribute is below WEAK_SLIDER_Z std per unit (a slider that does nothing is worse than none; e.g. hats, which
     this generator does not draw). Rewrites directions.safetensors / .json; config.json is written after.
     -> {dropped slider: its own_z}."""
     from safetensors.torch import load_file
@@ -352,7 +352,7 @@ def drop_weak_optional(folder: str) -> dict[str, float]:
     meta = json.load(open(path))
     summary = meta.get("metrics_summary", {})
     weak = {s: summary[s]["own_z"] for s in meta["sliders"]
-            if s not in REQUIRED and s in summary and abs(summary[s]["own_z"]) < WEAK_Z}
+            if s not in REQUIRED and s in summary and abs(summary[s]["own_z"]) < WEAK_SLIDER_Z}
     if weak:
         vecs = {k: v for k, v in load_file(os.path.join(folder, "directions.safetensors")).items() if k not in weak}
         save_file(vecs, os.path.join(folder, "directions.safetensors"))
@@ -393,7 +393,7 @@ head's logit (binary labels) in W; held-out quality is R^2 or 2 AUC - 1.
 |---|---|---|---|---|---|
 {rows}
 
-A slider with own z below {WEAK_Z} barely changes its attribute on this generator: the app marks a required one
+A slider with own z below {WEAK_SLIDER_Z} barely changes its attribute on this generator: the app marks a required one
 weak; optional ones are dropped{" (here: " + ", ".join(f"{k} {v:+.3f}" for k, v in meta["dropped_weak"].items()) + ")" if meta.get("dropped_weak") else ""}.
 
 ## Retrain

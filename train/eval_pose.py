@@ -59,7 +59,6 @@ SAME_PERSON = 0.6            # dlib's same-person distance
 REF_MAX_DYAW = 10.0          # a real photo B counts as "at a similar pose" within these (degrees, shard pose)
 REF_MAX_DPITCH = 15.0
 METHODS = ("input", "2d-warp", "no-sampler", "ours-inpainter", "ours", "ours-gain")
-YAW_GAIN = 1.0  # --yaw-gain: the 'ours-gain' row asks the model for this multiple of the yaw change
 GOALS = {"yaw_mae": {15: 5.0, 30: 5.0}, "same": {15: 0.95, 30: 0.85}}   # ours; yaw_mae below, same above
 
 
@@ -187,8 +186,7 @@ def load_models(args, device: torch.device) -> dict:
         ours = (hub.load("pose-sampler", device=device), hub.load("pose-inpainter", device=device))
     models = {"ours": ours, "ours-inpainter": ours}
     if args.yaw_gain != 1.0:
-        global YAW_GAIN
-        models["ours-gain"], YAW_GAIN = ours, args.yaw_gain
+        models["ours-gain"] = (*ours, args.yaw_gain)
     if args.nosampler_ckpt:
         models["no-sampler"] = (None, PoseInpainter.from_pretrained(args.nosampler_ckpt, device=device))
     return models
@@ -202,7 +200,8 @@ def edit(method: str, crop: np.ndarray, a: dict, ty: float, tp: float, models: d
     if method == "input":
         return crop
     if method == "ours-gain":  # ours asked for --yaw-gain x the yaw change instead of the app's P.YAW_GAIN
-        return P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp, models["ours"], yaw_gain=YAW_GAIN)["output"]
+        samp, inp, gain = models["ours-gain"]
+        return P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp, (samp, inp), yaw_gain=gain)["output"]
     if method == "2d-warp":
         g = P.crop_geometry(a["landmarks"], a["yaw"], a["pitch"], ty, tp, crop.shape[0])
         return warp_baseline(crop, a["landmarks"], g["reframe"], g["tgt_lm3d"][0, :, :2].numpy())
@@ -286,9 +285,10 @@ def latency(crop: np.ndarray, a: dict, models: dict, runs: int) -> dict:
     g = P.crop_geometry(a["landmarks"], a["yaw"], a["pitch"], ty, tp)
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
     out = {"threads": torch.get_num_threads(), "runs": runs}
-    for name, (samp, inp) in models.items():
+    for name, nets in models.items():
         if name in ("ours-inpainter", "ours-gain"):  # the same networks as "ours"
             continue
+        samp, inp = nets
         out[f"{name}_forward_ms"] = timed(lambda: edit_pose(samp, inp, x, g["src_lm"], g["tgt_lm3d"]))
         out[f"{name}_edit_crop_ms"] = timed(lambda: P.edit_crop(crop, a["landmarks"], a["yaw"], a["pitch"], ty, tp,
                                                                (samp, inp), sampler=samp is not None))

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Refit the encoder (warm start) and the directions to a newer StyleGAN export, on one GPU, and put the results
-# in $OUT as <=15 MiB tar pieces. Carried: .cache/carry6/{stylegan,encoder221,attributes}; shards in /root/data.
-#   bash train/gan_refit.sh MINUTES
+# After a StyleGAN export on the GPU machine: refit the attribute directions (GPU 1) and the encoder, warm-started
+# (GPU 0), to it, then benchmark the new generator + encoder (GPU 1). Called by train/session4.sh and session5.sh.
+#   bash train/gan_refit.sh GENERATOR ENCODER_INIT ATTRIBUTES OUT ENC_MINUTES
+# Shards in /root/data, the identity-loss net in /root/weights; logs in /root/logs.
 set -u
-M=${1:-3}
-C=.cache/carry6; RUN=/root/run/gan470
-mkdir -p $RUN /root/logs
-PYTHONUNBUFFERED=1 python3 -m train.directions --generator $C/stylegan --attributes $C/attributes --out $RUN \
-  --device cuda > /root/logs/directions470.log 2>&1 &
-PYTHONUNBUFFERED=1 python3 -m train.encoder --generator $C/stylegan --init $C/encoder221 --shards /root/data \
-  --ckpt /root/ckpt/encoder470 --out $RUN --minutes "$M" --device cuda --lr 4e-4 --warmup 100 --phase1-frac 0.4 \
-  --arcface /root/weights/mobilefacenet_casia/model.safetensors 2>&1 | tee /root/logs/encoder470.log | grep -v "^step" 
-wait
-tail -n 16 /root/logs/directions470.log
-cp /root/logs/*470.log $RUN/
-(cd /root/run && tar -cf /root/gan470.tar gan470 && split -b 15M -d -a 1 /root/gan470.tar "$OUT/gan470.tar.")
-ls -la "$OUT"
+G=${1:?generator folder}; INIT=${2:?encoder to start from}; ATTR=${3:?attribute net}; OUT=${4:?out folder}
+ENC=${5:?encoder minutes}
+DATA=/root/data; LOGS=/root/logs; W=/root/weights/mobilefacenet_casia/model.safetensors
+export PYTHONUNBUFFERED=1
+CUDA_VISIBLE_DEVICES=1 python3 -m train.directions --generator $G --attributes $ATTR --out $OUT --device cuda \
+  > $LOGS/directions.log 2>&1 &
+CUDA_VISIBLE_DEVICES=0 python3 -m train.encoder --generator $G --init $INIT --shards $DATA --ckpt /root/ckpt/encoder \
+  --out $OUT --minutes "$ENC" --device cuda --lr 4e-4 --warmup 100 --phase1-frac 0.4 --arcface $W \
+  > $LOGS/encoder.log 2>&1
+wait  # only this script's own jobs (the directions), not the caller's
+CUDA_VISIBLE_DEVICES=1 SHARDS=$DATA python3 -m benchmarks.gpu_models --device cuda $G $OUT/encoder \
+  > $LOGS/gpu_bench.log 2>&1

@@ -28,12 +28,5 @@ CUDA_VISIBLE_DEVICES=0,1,2 python3 -m torch.distributed.run --standalone --nproc
   --shards $DATA --ckpt $CKPT/stylegan --out $RUN/gan --minutes "$SG" --device cuda --ckpt-minutes 4 \
   --eyeglasses-repeat 4 ${SG_FLAGS:-} > $LOGS/stylegan.log 2>&1
 wait_carry
-CUDA_VISIBLE_DEVICES=1 python3 -m train.directions --generator $RUN/gan/stylegan --attributes $C/attributes \
-  --out $RUN/gan --device cuda > $LOGS/directions.log 2>&1 &
-CUDA_VISIBLE_DEVICES=0 python3 -m train.encoder --generator $RUN/gan/stylegan --init $C/encoder --shards $DATA \
-  --ckpt $CKPT/encoder --out $RUN/gan --minutes "$ENC" --device cuda --lr 4e-4 --warmup 100 --phase1-frac 0.4 \
-  --arcface $W > $LOGS/encoder.log 2>&1
-wait
-CUDA_VISIBLE_DEVICES=1 SHARDS=$DATA python3 -m benchmarks.gpu_models --device cuda $RUN/gan/stylegan \
-  $RUN/gan/encoder > $LOGS/gpu_bench.log 2>&1
+bash train/gan_refit.sh $RUN/gan/stylegan $C/encoder $C/attributes $RUN/gan "$ENC"
 echo "session5 chain done" >> $LOGS/stylegan.log

@@ -80,11 +80,12 @@ def load_faces(shards: str, sources=SOURCES, max_padded: float = 0.05,
         keep = d["split"] == 0
         if "padded" in d:
             keep &= d["padded"] < max_padded
-        images.append(d["images"][keep])
+        kept = d["images"][keep]
+        images.append(kept)
         counts[src] = int(keep.sum())
         if eyeglasses_repeat > 1:
             glasses = has_eyeglasses(d)[keep]
-            images += [d["images"][keep][glasses]] * (eyeglasses_repeat - 1)
+            images += [kept[glasses]] * (eyeglasses_repeat - 1)
             counts[f"{src}_eyeglasses_x{eyeglasses_repeat}"] = int(glasses.sum())
         print(f"data {src}: {counts[src]} of {len(keep)} crops kept (train split, padded < {max_padded})", flush=True)
     if not images or sum(counts.values()) == 0:
