@@ -102,6 +102,17 @@ start-s5)  # session 5 (4 GPUs): StyleGAN (eyeglasses x4) on 3 GPUs -> encoder +
   mkdir -p "$LOGS"
   setsid nohup bash train/session5.sh "$SG" "$ENC" "$DEO" > "$LOGS/session5.log" 2>&1 < /dev/null &
   echo "started train/session5.sh (pid $!)" ;;
+start-s6)  # session 6 (4 GPUs): two pose fine-tunes, directions (age from the labeller's gradient), slim encoder
+  POSE=${2:?pose minutes}; ENC=${3:?encoder minutes}
+  mkdir -p "$LOGS"
+  setsid nohup bash train/session6.sh "$POSE" "$ENC" > "$LOGS/session6.log" 2>&1 < /dev/null &
+  echo "started train/session6.sh (pid $!)" ;;
+pack-s6)  # session 6: run/ (exports, metrics, grids; no resumable state) + logs, in 15 MiB tar pieces
+  mkdir -p /root/pack; rm -f /root/pack/*
+  (cd /root && find run logs -type f | sort > /root/files.txt)
+  (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
+  (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
+  ls -la /root/pack ;;
 pack-s4)  # sessions 4 and 5: run/ (exports, metrics, grids) + logs + the StyleGAN resume state, in 15 MiB tar pieces
   mkdir -p /root/pack; rm -f /root/pack/*
   python3 -m train.resume_pack snapshot $CKPT/stylegan /root/run/resume-stylegan

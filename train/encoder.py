@@ -147,9 +147,13 @@ class Trainer:
             self.w_stats = self.estimate_w_stats()
         self.E = MTVEncoder(**enc_cfg).to(self.dev)
         if saved is None and a.init:  # warm start from an exported encoder (e.g. one fitted to an earlier G)
+            # tensors whose shapes differ (a slimmer --channel-base changes the fine blocks) keep their fresh init
+            own = self.E.state_dict()
             init = MTVEncoder.from_pretrained(a.init).state_dict()
-            missing, unexpected = self.E.load_state_dict(init, strict=False)
-            print(f"initialised from {a.init} (missing {len(missing)}, unexpected {len(unexpected)} keys)", flush=True)
+            same = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
+            missing, unexpected = self.E.load_state_dict(same, strict=False)
+            print(f"initialised from {a.init} ({len(same)} tensors; fresh {len(missing)}, "
+                  f"unused {len(init) - len(same)})", flush=True)
         self.E.set_generator_stats(self.G, torch.tensor(self.w_stats["w_avg"], device=self.dev))
         self.E = self.E.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.E.parameters(), lr=a.lr, betas=(0.0, 0.99), eps=1e-8)
