@@ -24,9 +24,11 @@ from core.pipelines import gan as GAN
 TRAIN = ("StyleGAN2 + MTV-TSA encoder + InterFaceGAN directions; trainers: python -m train.stylegan, "
          "train.encoder, train.directions")
 CAPABILITY = "Invert & edit"
-SLIDER_RANGE = 8.0      # +-3 units spans the generator's faces; the weaker directions (age, gender) need more
-POSE_RANGE = 4.0        # yaw / pitch: 1 unit turns the face ~11 deg / ~4.5 deg (train.eval_gan), +-4 is +-45 deg of
-                        # yaw, about what the generator draws; further the face breaks up
+SLIDER_RANGE = 8.0      # +-3 units spans the generator's faces; the weaker directions (gender, smile, beard) need more
+RANGES = {"yaw": 4.0,   # 1 unit turns the face ~8-11 deg (train.eval_gan), +-4 is about what the generator draws
+          "pitch": 4.0,
+          "age": 5.0,   # ~4.6 years per unit on inverted photos (train.eval_gan): +-5 is +-23 years
+          "eyeglasses": 5.0, "bangs": 5.0}  # glasses / bangs are clear from ~+2; beyond +5 the face breaks up
 MAX_STEPS = 100         # refinement steps offered in the tab (the CLI allows more)
 DEFAULT_STEPS = 50      # the encoder alone gives a look-alike (dlib: same person in 0-3% of held-out faces),
                         # 50 steps the person in 83% (train.eval_gan); ~9 s on a 2-core CPU, <1 s on a GPU
@@ -34,7 +36,7 @@ DEFAULT_STEPS = 50      # the encoder alone gives a look-alike (dlib: same perso
 
 def slider_range(name: str) -> float:
     """The +- range of a slider in the tab (units of its direction)."""
-    return POSE_RANGE if name in ("yaw", "pitch") else SLIDER_RANGE
+    return RANGES.get(name, SLIDER_RANGE)
 
 
 def load(progress) -> None:

@@ -55,3 +55,29 @@ def test_has_eyeglasses_from_parser_labels_or_celeba_attributes():
     attrs[1, ATTR_NAMES.index("Eyeglasses")] = 1
     assert has_eyeglasses({"split": np.zeros(2), "attrs": attrs}).tolist() == [False, True]
     assert not has_eyeglasses({"split": np.zeros(2)}).any()
+
+
+def test_mean_gradient_direction_moves_its_head_more_than_a_random_one():
+    """train.directions --gradient: the mean gradient of a head over w+ is the direction along which the head's
+    output rises fastest; a small step along it raises the head more than a step along a random unit vector."""
+    from core.models.attributes import AttributeNet
+    from core.models.stylegan import StyleGAN2Generator
+
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(channel_base=256, channel_max=16, mapping_layers=2).eval()
+    net = AttributeNet(widths=[8, 8, 16, 16], blocks=1).eval()
+    grads = D.mean_gradients(G, net, ["age"], n=16, psi=1.0, batch=8, seed=0, dev=torch.device("cpu"))
+    assert grads["age"].shape == (G.num_ws, G.w_dim) and torch.isfinite(grads["age"]).all()
+    n = grads["age"].sum(0).float()
+    n = n / n.norm()
+    with torch.no_grad():
+        w = G.mapping(torch.randn(16, G.z_dim, generator=torch.Generator().manual_seed(1)))
+
+        def age_after(step: torch.Tensor) -> float:
+            img = G.synthesis(w + 0.05 * step, noise_mode="const").clamp(-1, 1)
+            return float(net.forward_raw(img)[:, 0].mean())
+
+        base = age_after(torch.zeros_like(n))
+        rnd = torch.nn.functional.normalize(torch.randn(G.w_dim, generator=torch.Generator().manual_seed(2)), dim=0)
+        assert age_after(n) - base > 0
+        assert age_after(n) - base > abs(age_after(rnd) - base)

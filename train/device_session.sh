@@ -113,6 +113,31 @@ pack-s6)  # session 6: run/ (exports, metrics, grids; no resumable state) + logs
   (cd /root && tar -cf /root/pack/a_run.tar -T /root/files.txt)
   (cd /root/pack && split -b 15M -d -a 2 a_run.tar a_run.tar. && rm a_run.tar)
   ls -la /root/pack ;;
+bench-carry-local)  # here: the API benchmark's payload in <= 58 MB carry folders .cache/c6b .. c6f (hard links;
+  # c6a holds the first models of a session-6 run): wheels of gradio + deps missing on the GPU image (.whl/, see
+  # ../.library device README), the dlib models xz-compressed (68-point model split in two), every bundled model
+  F=$(python -c 'import face_recognition_models as f, os; print(os.path.dirname(f.__file__))')/models
+  rm -rf .cache/c6?; mkdir -p .cache/c6a .cache/c6b .cache/c6c/whl .cache/c6d/whl .cache/c6e .cache/c6f
+  for m in stylegan pose-sampler pose-inpainter directions; do cp -al checkpoints/$m .cache/c6a/; done
+  for m in mtv-encoder parser deocclusion; do cp -al checkpoints/$m .cache/c6b/; done
+  for m in mask2face masked-vae; do cp -al checkpoints/$m .cache/c6c/; done
+  cp -al checkpoints/multistage-vae .cache/c6d/
+  for f in .whl/*.whl; do case $f in *gradio-6*) cp -al $f .cache/c6d/whl/;; *face_recognition*) ;; *) cp -al $f .cache/c6c/whl/;; esac; done
+  xz -T2 -6 -c $F/shape_predictor_68_face_landmarks.dat | split -b 32M -d -a 1 - .cache/c6e/sp68.xz.
+  mv .cache/c6e/sp68.xz.1 .cache/c6f/
+  xz -T2 -6 -c $F/dlib_face_recognition_resnet_model_v1.dat > .cache/c6e/resnet.dat.xz
+  cp $F/mmod_human_face_detector.dat .cache/c6e/ && cp $F/../__init__.py .cache/c6e/frm_init.py
+  du -shL .cache/c6? ;;
+bench-stage)  # there, after every c6* folder was copied into /root/c6 (one call each): install, unpack, models
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site /root/c6/whl/*.whl
+  F=/tmp/site/face_recognition_models; mkdir -p $F/models; cp /root/c6/frm_init.py $F/__init__.py
+  cat /root/c6/sp68.xz.0 /root/c6/sp68.xz.1 | xz -d > $F/models/shape_predictor_68_face_landmarks.dat
+  xz -dc /root/c6/resnet.dat.xz > $F/models/dlib_face_recognition_resnet_model_v1.dat
+  cp /root/c6/mmod_human_face_detector.dat $F/models/
+  rm -rf checkpoints && mkdir checkpoints
+  for m in stylegan pose-sampler pose-inpainter directions mtv-encoder parser deocclusion mask2face masked-vae \
+      multistage-vae; do cp -r /root/c6/$m checkpoints/; done
+  echo "then: PYTHONPATH=/tmp/site:\$PWD HF_HUB_OFFLINE=1 CUDA_VISIBLE_DEVICES=1 python3 -m benchmarks.api --n 10" ;;
 pack-s4)  # sessions 4 and 5: run/ (exports, metrics, grids) + logs + the StyleGAN resume state, in 15 MiB tar pieces
   mkdir -p /root/pack; rm -f /root/pack/*
   python3 -m train.resume_pack snapshot $CKPT/stylegan /root/run/resume-stylegan

@@ -72,15 +72,19 @@ def load(args):
     from core.models.directions import load_directions
     from core.pipelines import gan
 
-    if args.generator:
+    if args.generator or args.encoder or args.directions:  # any folder given: it replaces the bundled one
         from core.models.encoder import MTVEncoder
         from core.models.stylegan import StyleGAN2Generator
 
-        G = StyleGAN2Generator.from_pretrained(args.generator).eval().requires_grad_(False)
-        E = MTVEncoder.from_pretrained(args.encoder).eval().requires_grad_(False)
-        with open(os.path.join(args.directions, "directions.json")) as f:
+        folder = {"generator": args.generator or gan._hub_folder(gan.GENERATOR),
+                  "encoder": args.encoder or gan._hub_folder(gan.ENCODER),
+                  "directions": args.directions or gan._hub_folder(gan.DIRECTIONS)}
+        print("models: " + ", ".join(f"{k} {v}" for k, v in folder.items()), flush=True)
+        G = StyleGAN2Generator.from_pretrained(folder["generator"]).eval().requires_grad_(False)
+        E = MTVEncoder.from_pretrained(folder["encoder"]).eval().requires_grad_(False)
+        with open(os.path.join(folder["directions"], "directions.json")) as f:
             meta = {k: v for k, v in json.load(f).items() if k != "sliders"}
-        models = gan.GANModels(G=G, E=E, directions=load_directions(args.directions), directions_meta=meta)
+        models = gan.GANModels(G=G, E=E, directions=load_directions(folder["directions"]), directions_meta=meta)
         gan.check_models(models)
     else:
         models = gan.load_models()
@@ -175,7 +179,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--units", type=float, default=2.0, help="slider values -units and +units")
     ap.add_argument("--shards", default=".cache/shards")
     ap.add_argument("--attributes", default="", help="AttributeNet folder (train/attributes.py) for its heads")
-    ap.add_argument("--generator", default="")
+    ap.add_argument("--generator", default="", help="folders replacing the bundled ones (each optional)")
     ap.add_argument("--encoder", default="")
     ap.add_argument("--directions", default="")
     ap.add_argument("--threads", type=int, default=2)
