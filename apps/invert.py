@@ -28,7 +28,7 @@ SLIDER_RANGE = 8.0      # +-3 units spans the generator's faces; the weaker dire
 RANGES = {"yaw": 4.0,   # 1 unit turns the face ~8-11 deg (train.eval_gan), +-4 is about what the generator draws
           "pitch": 4.0,
           "age": 5.0,   # ~4.6 years per unit on inverted photos (train.eval_gan): +-5 is +-23 years
-          "eyeglasses": 5.0, "bangs": 5.0}  # glasses / bangs are clear from ~+2; beyond +5 the face breaks up
+          "bangs": 5.0}  # a fringe from ~+2; beyond +5 the face breaks up (eyeglasses: from ~+4, the default range)
 MAX_STEPS = 100         # refinement steps offered in the tab (the CLI allows more)
 DEFAULT_STEPS = 50      # the encoder alone gives a look-alike (dlib: same person in 0-3% of held-out faces),
                         # 50 steps the person in 83% (train.eval_gan); ~9 s on a 2-core CPU, <1 s on a GPU

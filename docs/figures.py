@@ -88,7 +88,7 @@ def gan() -> None:
     photo = data.astronaut()
     enc = GAN.invert_photo(photo)
     ref = GAN.invert_photo(photo, refine=100)
-    moves = [{"yaw": -2}, {"yaw": 2}, {"smile": -3}, {"gender": -6}, {"age": 3}, {"eyeglasses": 3}, {"bangs": 3}]
+    moves = [{"yaw": -2}, {"yaw": 2}, {"smile": -3}, {"gender": -6}, {"age": 3}, {"eyeglasses": 6}, {"bangs": 3}]
     edits = [GAN.edit(ref.code, v) for v in moves]
     Image.fromarray(tile([ref.crop, enc.reconstruction, ref.reconstruction] + edits, 160)).save("docs/gan_astronaut.png")
     print(f"docs/gan_astronaut.png: aligned crop | encoder (PSNR {enc.quality.psnr:.2f}, dlib distance "

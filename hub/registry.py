@@ -252,10 +252,10 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="directions",
         model_class=_directions,
         files={
-            "README.md": "509e2199b5c1b469536f001ce1fb731142eee5e098e86f630343d2bed26fe092",
+            "README.md": "a8f273374cddbac719ebb60c7437a5125d384495c01285f7d400b4f6b79ef21a",
             "config.json": "ce45e20db8e82135e3f3fe2258ef87640494d0fb06968bfc63f6f13c2b8752f4",
-            "directions.json": "3fae01c8261462d51dbc67104aaa92d12797ddd526f604b526d5fd0ac19a6356",
-            "directions.safetensors": "e97ea2a648bf53bd296c928cfc02186995ee7178fe1f55eb67c605164cd6df79",
+            "directions.json": "6eb381375ce5e424c388582ddb733dbf188639d9b12e6e32a93fe489d3870dbf",
+            "directions.safetensors": "c03b5c35441e81e37e46d7df23c0e63133291ad3fe60b978d3c25a15fc6881d8",
         },
         licence=NC_LICENCE,
         data_terms=CELEBAMASK_TERMS + "; labels from UTKFace (non-commercial research use)",
