@@ -81,3 +81,17 @@ def test_mean_gradient_direction_moves_its_head_more_than_a_random_one():
         rnd = torch.nn.functional.normalize(torch.randn(G.w_dim, generator=torch.Generator().manual_seed(2)), dim=0)
         assert age_after(n) - base > 0
         assert age_after(n) - base > abs(age_after(rnd) - base)
+
+
+def test_condition_is_orthogonal_to_boundaries_and_extra_gradients():
+    """Conditional projection (InterFaceGAN sec. 2.3) with `--condition-gradients`: the slider's direction loses its
+    components along the other heads' boundaries and along the extra (gradient) vectors, and stays a unit vector."""
+    g = torch.Generator().manual_seed(0)
+    normals = {k: torch.nn.functional.normalize(torch.randn(16, generator=g, dtype=torch.float64), dim=0)
+               for k in ("eyeglasses", "gender", "pitch")}
+    extra = [torch.randn(16, generator=g, dtype=torch.float64) for _ in range(2)]
+    n = D.condition(normals, "eyeglasses", ["gender", "pitch"], extra)
+    assert abs(float(n.norm()) - 1) < 1e-9
+    for v in [normals["gender"], normals["pitch"], *extra]:
+        assert abs(float(n @ v)) < 1e-9
+    assert float(n @ normals["eyeglasses"]) > 0.5            # still mostly the slider's own direction
