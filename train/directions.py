@@ -333,14 +333,13 @@ def main(argv=None) -> None:
                                args.seed + 2, dev)
         for name in grad_names:
             a, b = LAYERS.get(name, (0, G.num_ws - 1))
-            v = grads[name][a:b + 1].sum(0)
-            v = v / v.norm()
+            layer_dir = lambda h: F.normalize(grads[h][a:b + 1].sum(0), dim=0)  # noqa: E731 (this slider's layers)
+            v = layer_dir(name)
             fits[name] = {**fits[name], "direction": f"mean gradient of the labeller over {args.grad_samples} "
                           f"samples, layers {a}-{b}", "cos_boundary_gradient": round(float(v @ normals[name]), 4)}
             normals[name] = v
             if name in cg:
-                grad_cond[name] = [F.normalize(grads[o][a:b + 1].sum(0), dim=0)
-                                   for o in CONDITION.get(name, []) if o in grads]
+                grad_cond[name] = [layer_dir(o) for o in CONDITION.get(name, []) if o in grads]
             print(f"{name}: gradient direction, cos to the boundary {fits[name]['cos_boundary_gradient']:+.3f}",
                   flush=True)
         print(f"gradient directions {grad_names} in {time.time() - t1:.0f}s", flush=True)

@@ -76,9 +76,11 @@ def load(args):
         from core.models.encoder import MTVEncoder
         from core.models.stylegan import StyleGAN2Generator
 
-        folder = {"generator": args.generator or gan._hub_folder(gan.GENERATOR),
-                  "encoder": args.encoder or gan._hub_folder(gan.ENCODER),
-                  "directions": args.directions or gan._hub_folder(gan.DIRECTIONS)}
+        import hub
+
+        folder = {"generator": args.generator or str(hub.resolve(gan.GENERATOR)),
+                  "encoder": args.encoder or str(hub.resolve(gan.ENCODER)),
+                  "directions": args.directions or str(hub.resolve(gan.DIRECTIONS))}
         print("models: " + ", ".join(f"{k} {v}" for k, v in folder.items()), flush=True)
         G = StyleGAN2Generator.from_pretrained(folder["generator"]).eval().requires_grad_(False)
         E = MTVEncoder.from_pretrained(folder["encoder"]).eval().requires_grad_(False)
