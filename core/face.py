@@ -41,11 +41,13 @@ class Face:
     bbox: tuple[int, int, int, int]           # x0, y0, x1, y1
     score: float                              # detector confidence (HOG or MMOD score)
     landmarks: np.ndarray                     # [68, 2] float32, iBUG order
-    detector: str                             # "hog" or "cnn"
+    detector: str                             # "learned" (ours), or dlib's "hog" / "cnn" (fallback)
     yaw: float = 0.0
     pitch: float = 0.0
     roll: float = 0.0
     landmarks3d: np.ndarray = field(default=None, repr=False)  # [68, 3]: x, y in px, z towards viewer in px
+    visibility: np.ndarray | None = field(default=None, repr=False)  # [68] in [0, 1] ("learned" only): the point is
+    # on visible skin, not under a mask/glasses/hand or on the far side of a turned head; None from dlib
 
     @property
     def area(self) -> int:
@@ -104,8 +106,30 @@ def mean_face_3d() -> np.ndarray:
 DETECT_MAX_SIDE = 1024  # photos are downscaled to this for the detectors
 
 
-def detect_faces(image: np.ndarray, cnn_fallback: bool = True) -> list[Face]:
-    """All faces in an RGB photo, largest first, with landmarks and pose."""
+def detect_faces(image: np.ndarray, cnn_fallback: bool = True, learned: bool = True) -> list[Face]:
+    """All faces in an RGB photo, largest first, with landmarks and pose.
+
+    Our detector and landmark network (`core.face_models`) first; dlib (HOG, then its CNN) when they find
+    nothing, are not bundled, or `learned=False`."""
+    if learned:
+        from . import face_models
+
+        found = face_models.find_faces(image)
+        if found:
+            faces = []
+            for box, lm, vis in found:
+                x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
+                face = Face(bbox=(x0, y0, x1, y1), score=float(box[4]), landmarks=lm, detector="learned",
+                            visibility=vis)
+                face.yaw, face.pitch, face.roll, face.landmarks3d = head_pose(lm, image.shape[:2])
+                faces.append(face)
+            faces.sort(key=lambda f: f.area, reverse=True)
+            return faces
+    return detect_faces_dlib(image, cnn_fallback)
+
+
+def detect_faces_dlib(image: np.ndarray, cnn_fallback: bool = True) -> list[Face]:
+    """dlib's HOG detector (weak hits confirmed by its CNN; the CNN alone when HOG finds nothing) + 68 points."""
     import dlib
 
     h, w = image.shape[:2]
