@@ -16,6 +16,7 @@ import ctypes
 import functools
 import hashlib
 import logging
+import math
 import os
 import re
 import tempfile
@@ -66,7 +67,8 @@ QUEUE = {"max_size": 32, "default_concurrency_limit": CONCURRENCY}
 # and beyond CACHE_MAX_BYTES the oldest files go first (prune_cache), so disk use is bounded whatever the traffic.
 DELETE_CACHE = (300, 3600)
 CACHE_MAX_BYTES = int(os.environ.get("FACELAB_CACHE_MAX_MB", "1024")) * 2 ** 20
-CACHE_MIN_AGE = 120       # s: a file younger than this is never pruned (a request may still be reading it)
+CACHE_MIN_AGE = float(os.environ.get("FACELAB_CACHE_MIN_AGE", "120"))  # s: younger files are never pruned
+CACHE_PRUNE_EVERY = float(os.environ.get("FACELAB_CACHE_PRUNE_S", "60"))  # s between two prune_cache runs
 
 # A JSON request body (queue/join, run, call) carries values and file references, never files: bodies over this
 # are refused before they are read, and so are larger data: URLs in them (files go through /upload, which has
@@ -156,14 +158,22 @@ def guard_inputs(blocks: gr.Blocks) -> None:
         block._facelab_guarded = True
 
 
+def _finite_number(x) -> bool:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
 def _guarded_preprocess(block, preprocess):
     label = str(getattr(block, "label", None) or type(block).__name__)
     numeric = isinstance(block, (gr.Slider, gr.Number))
 
     @functools.wraps(preprocess)
     def checked(payload):
-        if numeric and payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))
-                                                or not np.isfinite(payload)):
+        if numeric and payload is not None and not _finite_number(payload):
             raise user_error(f"{label}: expected a number, got {str(payload)[:40]!r}.", "InvalidInput")
         if numeric and payload is None:
             return None  # empty: the event function decides (the pose tab keeps the face's own angle)
@@ -276,7 +286,7 @@ def prune_cache(folder: str, max_bytes: int = CACHE_MAX_BYTES, min_age: float = 
     return freed
 
 
-def start_cache_pruner(blocks: gr.Blocks, every: float = 60.0) -> None:
+def start_cache_pruner(blocks: gr.Blocks, every: float = CACHE_PRUNE_EVERY) -> None:
     """A daemon thread: prune_cache(Gradio's cache) every `every` s."""
     folder = blocks.GRADIO_CACHE
 

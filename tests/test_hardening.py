@@ -397,7 +397,13 @@ def test_prune_cache_bounds_the_folder(tmp_path):
 def test_damaged_exif_does_not_break_a_photo(monkeypatch, astronaut):
     from PIL import ImageOps
 
+    from benchmarks.hardening import broken_exif_jpeg
     from core.imageio import load_image
+
+    real = broken_exif_jpeg(astronaut)                      # a real damaged EXIF block: Pillow raises on it
+    with pytest.raises(struct.error):
+        ImageOps.exif_transpose(Image.open(io.BytesIO(real)))
+    assert load_image(real).shape == (512, 512, 3)
 
     buf = io.BytesIO()
     exif = Image.Exif()
