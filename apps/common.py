@@ -132,7 +132,24 @@ def harden(blocks: gr.Blocks) -> gr.Blocks:
     share_concurrency(blocks)
     guard_inputs(blocks)
     blocks.delete_cache = blocks.delete_cache or DELETE_CACHE
+    if not getattr(blocks, "_facelab_hardened", False):
+        blocks.preprocess_data = _checked_preprocess_data(blocks.preprocess_data)
+        blocks._facelab_hardened = True
     return blocks
+
+
+def _checked_preprocess_data(preprocess_data):
+    """Gradio's own input handling (a file path outside its cache, a malformed payload) raises plain exceptions
+    that reach the browser as a bare "Error": here they become a message, without the server path."""
+    @functools.wraps(preprocess_data)
+    async def checked(*args, **kwargs):
+        try:
+            return await preprocess_data(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as e:  # noqa: BLE001 - the request's input, not our code
+            raise user_error(f"This request's input cannot be used: {e}", "InvalidInput") from e
+    return checked
 
 
 def share_concurrency(blocks: gr.Blocks, limit: int | None = None) -> None:

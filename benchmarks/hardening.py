@@ -7,7 +7,7 @@ Serves the app in a subprocess (tests/served_app.py) with its own Gradio cache f
 server's peak RSS (/proc/PID/clear_refs, 5), sends the request (raw HTTP to /gradio_api/queue/join, the way an
 attacker would, after uploading any file through /gradio_api/upload), reads the answer from the event stream,
 and reports seconds, peak RSS increase (VmHWM after - RSS before) and the message (flagging any absolute path).
-Then 24 clients x 3 concurrent /analyze requests (gradio_client): served / "queue full" / other, RSS before and
+Then 24 concurrent clients x 3 /analyze requests each, one after the other (gradio_client): served / "queue full" / other, RSS before and
 after; then N /gan_sample requests with distinct seeds (distinct result files) and the cache's disk use.
 """
 from __future__ import annotations
@@ -79,9 +79,9 @@ class Raw:
         r.raise_for_status()
         return {"path": r.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 
-    def call(self, api_name: str, data: list) -> tuple[bool, str]:
-        """(success, message or 'ok') of one event."""
-        session = uuid.uuid4().hex
+    def call(self, api_name: str, data: list, session: str | None = None) -> tuple[bool, str]:
+        """(success, message or 'ok') of one event (a new session unless `session` is given)."""
+        session = session or uuid.uuid4().hex
         body = json.dumps({"data": data, "fn_index": self.fn_index(api_name), "session_hash": session,
                            "event_data": None, "trigger_id": None}).encode()
         try:
@@ -259,7 +259,9 @@ def main():
         print("\n| case | answer | time (s) | peak RSS increase (MiB) | absolute path in message |")
         print("| --- | --- | --- | --- | --- |")
         for name, seconds, mib, message, path in rows:
-            answer = message.replace("|", "/").replace("\n", " ")[:110]
+            answer = message.replace("The file code.npz is not a FaceLab latent code (.npz written by `python -m core "
+                                     "invert` or the Invert & edit tab)", "not a FaceLab latent code")
+            answer = answer.replace("|", "/").replace("\n", " ")[:120]
             print(f"| {name} | {answer} | {seconds:.2f} | {max(mib, 0):.0f} | {path} |")
 
         # 24 clients x 3 requests, all at once
@@ -280,11 +282,14 @@ def main():
                 return ("queue full" if "queue" in str(e).lower() and "full" in str(e).lower() else
                         f"other: {str(e)[:80]}"), time.monotonic() - t
 
+        def client_run(client):  # one client: its requests one after the other
+            return [one(client) for _ in range(args.per_client)]
+
         for round_ in range(3):
             rss0 = server.rss()
             t0 = time.monotonic()
-            with ThreadPoolExecutor(args.clients * args.per_client) as pool:
-                out = list(pool.map(one, [clients[i % args.clients] for i in range(args.clients * args.per_client)]))
+            with ThreadPoolExecutor(args.clients) as pool:
+                out = [o for outs in pool.map(client_run, clients) for o in outs]
             kinds = {k: sum(1 for o, _ in out if o == k) for k in sorted({o for o, _ in out})}
             lat = sorted(t for _, t in out)
             print(f"\nconcurrency round {round_ + 1}: {args.clients} clients x {args.per_client} requests in "
@@ -294,8 +299,9 @@ def main():
         # cache disk use under distinct results
         print(f"\ncache after the cases: {folder_bytes(cache)[0] / MB:.1f} MiB")
         t0 = time.monotonic()
+        session = uuid.uuid4().hex
         for i in range(args.requests):
-            raw.call("/gan_sample", [1000 + i, 0.7])
+            raw.call("/gan_sample", [1000 + i, 0.7], session)
             if (i + 1) % 100 == 0:
                 size, count = folder_bytes(cache)
                 print(f"after {i + 1} /gan_sample requests ({time.monotonic() - t0:.0f} s): cache {size / MB:.1f} MiB "
