@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import struct
 import tempfile
 import time
 import uuid
