@@ -12,8 +12,8 @@ import cv2
 import gradio as gr
 import numpy as np
 
-from apps.common import (example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
-                         require_image, serve, standalone, user_errors)
+from apps.common import (MaskEditor, example_photos, face_number, gpu, image_output, load_models, mask_input,
+                         model_status, photo_input, require_image, serve, standalone, user_errors)
 from core.errors import FaceLabError
 from core.imageio import load_image
 from core.pipelines import deocclude as D
@@ -231,7 +231,7 @@ def build():
                 find = gr.Button("Detect occlusion")
                 run = gr.Button("Remove occlusion", variant="primary")
         with gr.Column(scale=2):
-            editor = gr.ImageEditor(
+            editor = MaskEditor(
                 label="Occlusion mask: paint over what to remove, erase what to keep", type="numpy",
                 image_mode="RGBA", format="png", sources=[], transforms=(), layers=False, height=460,
                 canvas_size=(EDITOR, EDITOR), fixed_canvas=True,
@@ -244,7 +244,7 @@ def build():
     with gr.Row():
         shown = image_output("Removed region over the photo")
         crops = image_output("Aligned face: input | mask | filled (256 px)")
-    mask = gr.Image(visible=False, type="filepath", image_mode="L", format="png", label="Mask (white = remove)")
+    mask = mask_input("Mask (white = remove)")  # a file path, read by D.read_mask (not decoded by Gradio)
 
     state = gr.State(None)
     options = [face_index, hair, keep_glasses]

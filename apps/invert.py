@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 
 import gradio as gr
 import numpy as np
 
-from apps.common import (example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
-                         require_image, send_row, serve, standalone, user_errors)
+from apps.common import (cached_file, example_photos, face_number, gpu, image_output, load_models, model_status,
+                         number, photo_input, require_image, send_row, serve, standalone, user_errors)
 from core.errors import FaceLabError
 from core.imageio import load_image
 from core.pipelines import gan as GAN
@@ -46,11 +45,8 @@ def load(progress) -> None:
 
 
 def code_file(code: GAN.LatentCode) -> str:
-    """The code as a .npz in a temp folder (download; the input of the edit events)."""
-    path = os.path.join(tempfile.mkdtemp(prefix="facelab_code_"), "latent_code.npz")
-    with open(path, "wb") as f:
-        f.write(GAN.dump_code(code))
-    return path
+    """The code as a .npz in Gradio's cache, cleaned with it (download; the input of the edit events)."""
+    return cached_file(GAN.dump_code(code), "latent_code.npz")
 
 
 def quality_text(q: GAN.Quality, steps: int) -> str:
@@ -78,7 +74,7 @@ def invert(photo: str, face_index=0, refine=0, progress=gr.Progress()):
     """Photo -> (aligned crop, reconstruction, reconstruction pasted back, quality text, code .npz)."""
     image = load_image(require_image(photo))
     load(progress)
-    steps = int(refine or 0)
+    steps = int(number(refine, "Refinement steps", 0, GAN.MAX_REFINE, default=0))
     if not 0 <= steps <= GAN.MAX_REFINE:
         raise FaceLabError(f"Refinement steps must be between 0 and {GAN.MAX_REFINE}.")
 
@@ -96,7 +92,7 @@ def gan_sample(seed=0, truncation=0.7, progress=gr.Progress()):
     if seed is None:
         raise FaceLabError("Enter a seed (a whole number).")
     load_models(progress, {GAN.GENERATOR: lambda: GAN.load_models(encoder=False, directions=False)})
-    res = GAN.sample(seed, 0.7 if truncation is None else truncation)
+    res = GAN.sample(seed, number(truncation, "Truncation", 0, 1, default=0.7))
     note = f"**Random face**, seed {int(seed)}, truncation {res.code.meta['truncation']:g}: nothing to paste back."
     return None, res.image, None, note, code_file(res.code)
 
@@ -114,7 +110,8 @@ def edit(code: str | None, photo: str | None, *values):
     names = [s.name for s in GAN.sliders()]
     if len(values) > len(names):
         raise FaceLabError(f"{len(values)} slider values for {len(names)} sliders ({', '.join(names)}).")
-    image = GAN.edit(latent, {n: 0.0 if v is None else v for n, v in zip(names, values)})
+    image = GAN.edit(latent, {n: number(v, f"Slider {n}", -GAN.MAX_UNITS, GAN.MAX_UNITS, default=0.0)
+                              for n, v in zip(names, values)})
     image_in = photo_array(photo)
     if latent.matrix is None or image_in is None or tuple(image_in.shape[:2]) != tuple(latent.source_size or ()):
         return image, None

@@ -5,15 +5,14 @@ take parts (eyes, mouth, hair, skin...) from a second photo.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from apps.common import (MaskEditor, example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
-                         require_image, send_row, serve, standalone, user_errors)
+from apps.common import (MaskEditor, cached_file, example_photos, face_number, gpu, image_output, load_models,
+                         model_status, photo_input, require_image, send_row, serve, standalone, user_errors)
 from apps.parse import legend_html
 from core.errors import FaceLabError
 from core.labels import ID, PALETTE, colorize
@@ -52,10 +51,10 @@ def load(progress, parser: bool = False) -> None:
 
 
 def label_png(labels: np.ndarray) -> str:
-    """The mask as a single-channel label PNG (values 0-19) in a temp folder, for download."""
-    path = os.path.join(tempfile.mkdtemp(prefix="facelab_mask2face_"), "mask.png")
-    Image.fromarray(labels, mode="L").save(path)
-    return path
+    """The mask as a single-channel label PNG (values 0-19) in Gradio's cache (cleaned with it), for download."""
+    buf = io.BytesIO()
+    Image.fromarray(labels, mode="L").save(buf, format="PNG")
+    return cached_file(buf.getvalue(), "mask.png")
 
 
 @gpu(duration=20)

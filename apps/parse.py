@@ -4,15 +4,14 @@
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from apps.common import (example_photos, face_number, gpu, image_output, load_models, model_status, photo_input,
-                         require_image, serve, standalone, user_errors)
+from apps.common import (cached_file, example_photos, face_number, gpu, image_output, load_models, model_status,
+                         number, photo_input, require_image, serve, standalone, user_errors)
 from core.imageio import load_image
 from core.labels import CLASSES, PALETTE
 from core.pipelines.parse import load_parser, overlay, parse_photo
@@ -33,17 +32,20 @@ def parse(photo: str, face_index: int = 0, opacity: float = 0.5, progress=gr.Pro
     """Photo -> (colour overlay, label PNG path, labels array kept for re-blending)."""
     image = load_image(require_image(photo))
     load_models(progress, {"parser": load_parser})
+    opacity = number(opacity, "Opacity", 0, 1, default=0.5)
     res = parse_photo(image, face_number(face_index))
-    path = os.path.join(tempfile.mkdtemp(prefix="facelab_parse_"), "labels.png")
-    Image.fromarray(res.labels, mode="L").save(path)
+    buf = io.BytesIO()
+    Image.fromarray(res.labels, mode="L").save(buf, format="PNG")
+    path = cached_file(buf.getvalue(), "labels.png")  # Gradio's cache, cleaned with it (no temp folder left)
     return overlay(image, res.labels, opacity), path, (image, res.labels)
 
 
+@user_errors
 def reblend(state, opacity: float):
     if state is None:
         return None
     image, labels = state
-    return overlay(image, labels, opacity)
+    return overlay(image, labels, number(opacity, "Opacity", 0, 1, default=0.5))
 
 
 def build() -> tuple[gr.Image | None, gr.Image | None]:

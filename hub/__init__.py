@@ -9,7 +9,8 @@ manages the weights from the shell (hub/__main__.py). See hub/store.py for the s
 """
 from hub.registry import MODELS, ModelEntry
 from hub.snippet import hash_folder, registry_entry_from_folder
-from hub.store import ChecksumMismatch, ModelNotAvailable, available, clear_cache, load, resolve
+from hub.store import (ChecksumMismatch, ModelNotAvailable, available, clear_cache, load, resolve,
+                        verification_error)
 
 __all__ = ["MODELS", "ModelEntry", "ChecksumMismatch", "ModelNotAvailable", "available", "clear_cache",
-           "hash_folder", "load", "registry_entry_from_folder", "resolve"]
+           "hash_folder", "load", "registry_entry_from_folder", "resolve", "verification_error"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # one plain folder name: no separator, no "..", no "~"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 # What a model folder may hold: configs, model cards and safetensors. Nothing that is unpickled.
 ALLOWED_SUFFIXES = (".json", ".md", ".safetensors")
@@ -43,6 +44,9 @@ class ModelEntry:
     def __post_init__(self):
         if not self.folder:
             object.__setattr__(self, "folder", self.name)
+        if not _FOLDER.fullmatch(self.folder) or ".." in self.folder:
+            raise ValueError(f"{self.name}: folder {self.folder!r} must be one plain folder name (letters, digits, "
+                             "'.', '_', '-'; no path separators, no '..')")
         if not self.files:
             raise ValueError(f"{self.name}: list the folder's files with their sha256 (python -m hub hash FOLDER)")
         for file, digest in self.files.items():

@@ -6,8 +6,10 @@ A model folder is looked for, in order:
   3. hub cache  the Hugging Face cache, at the entry's pinned commit (no network);
   4. hub        `hf_hub_download` of each listed file from `repo_id` at the pinned commit,
                 unless HF_HUB_OFFLINE is set.
-Every file is checked against the sha256 in the registry before it is used (once per process
-per folder); a bad download is deleted from the cache and refused. Weights are safetensors,
+Every file is checked against the sha256 in the registry before it is used; the check is redone
+whenever a file's size, mtime or inode changed since it was hashed (a stat per file on every
+resolve), so a file swapped after the first check is refused too. A bad download is deleted from
+the cache and refused; a mismatch is a `ChecksumMismatch`, never "not trained". Weights are safetensors,
 read by `ConfigModule.from_pretrained`; nothing is unpickled.
 
 huggingface_hub reads HF_ENDPOINT, HF_HOME/HF_HUB_CACHE and HF_HUB_OFFLINE once, at import;
@@ -31,9 +33,10 @@ ENV_VAR = "FACELAB_CHECKPOINTS"
 BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
-_lock = threading.Lock()
+_lock = threading.Lock()          # guards the dicts below; held for lookups only, never while a model is built
 _loaded: dict[tuple[str, str, torch.dtype], nn.Module] = {}
-_verified: set[tuple[str, Path]] = set()
+_building: dict[tuple[str, str, torch.dtype], threading.Lock] = {}  # one lock per model being built
+_verified: dict[tuple[str, Path], tuple] = {}   # (name, folder) -> stat signature of its files when hashed
 
 
 class ModelNotAvailable(RuntimeError):
@@ -135,10 +138,23 @@ def _cached_snapshot(entry: ModelEntry) -> Path | None:
     return Path(paths[0]).parent
 
 
+def _signature(entry: ModelEntry, folder: Path) -> tuple:
+    """(file, size, mtime_ns, inode) of each listed file: what must not change between hashing and reading."""
+    out = []
+    for file in sorted(entry.files):
+        st = os.stat(folder / file)
+        out.append((file, st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(out)
+
+
 def _verify_once(entry: ModelEntry, where: str, folder: Path) -> Path:
-    """Return `folder` if its files match the registry; a bad file from the Hub cache is deleted."""
-    if (entry.name, folder) in _verified:
-        return folder
+    """Return `folder` if its files match the registry; a bad file from the Hub cache is deleted.
+
+    Hashed again whenever a file's stat signature changed since the last good check."""
+    signature = _signature(entry, folder)
+    with _lock:
+        if _verified.get((entry.name, folder)) == signature:
+            return folder
     bad = bad_files(entry, folder)
     if bad:
         if where.startswith("hub"):
@@ -151,7 +167,8 @@ def _verify_once(entry: ModelEntry, where: str, folder: Path) -> Path:
                       f"`python -m hub hash {folder} --name {entry.name}` and paste them into hub/registry.py.")
         raise ChecksumMismatch(f"Refusing the {where} copy of model {entry.name!r}, sha256 mismatch:\n  "
                                f"{describe_mismatch(entry, folder, bad)}\n{advice}")
-    _verified.add((entry.name, folder))
+    with _lock:
+        _verified[(entry.name, folder)] = signature
     return folder
 
 
@@ -202,7 +219,8 @@ def resolve(name: str) -> Path:
 
 
 def available(name: str) -> bool:
-    """Whether model `name` can be loaded without a download. Never raises."""
+    """Whether model `name` can be loaded without a download. Never raises (a copy that fails its sha256 check
+    is not available: `verification_error` says why)."""
     try:
         entry = get_entry(name)
         found = local_folders(entry)
@@ -213,14 +231,41 @@ def available(name: str) -> bool:
         return False
 
 
+def verification_error(name: str) -> str | None:
+    """The ChecksumMismatch message if the local copy of `name` fails its sha256 check, else None (also when
+    there is no local copy or no such model). No network."""
+    try:
+        entry = get_entry(name)
+        found = local_folders(entry)
+        if found:
+            _verify_once(entry, *found[0])
+    except ChecksumMismatch as e:
+        return str(e)
+    except (ModelNotAvailable, OSError):
+        return None
+    return None
+
+
 def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Model `name` in eval mode, built once per (name, device, dtype) and shared."""
+    """Model `name` in eval mode, built once per (name, device, dtype) and shared.
+
+    Its files are re-verified (stat signature, sha256 if changed) before it is built. Building holds only this
+    model's own lock: other models load, and loaded ones are handed out, meanwhile."""
     key = (name, str(torch.device(device)), dtype)
     with _lock:
-        if key not in _loaded:
-            model_class = get_entry(name).model_class()
-            _loaded[key] = model_class.from_pretrained(str(resolve(name)), device=device, dtype=dtype)
-        return _loaded[key]
+        if key in _loaded:
+            return _loaded[key]
+        building = _building.setdefault(key, threading.Lock())
+    with building:
+        with _lock:
+            if key in _loaded:
+                return _loaded[key]
+        model_class = get_entry(name).model_class()
+        model = model_class.from_pretrained(str(resolve(name)), device=device, dtype=dtype)
+        with _lock:
+            _loaded[key] = model
+            _building.pop(key, None)
+        return model
 
 
 def clear_cache() -> None:

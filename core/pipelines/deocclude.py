@@ -189,16 +189,17 @@ def read_mask(source, image_hw: tuple[int, int] | None = None) -> np.ndarray:
             import io
             import os
 
-            from ..imageio import _check_size  # same size limits as photos
+            from ..imageio import check_pixels  # same size limits as photos
 
             try:
                 im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source))
-                _check_size(im.size)
+                check_pixels(im.size)  # from the header, before decoding
                 im.load()
             except FaceLabError as e:
                 raise FaceLabError(f"The mask image: {e}") from e
             except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
-                raise FaceLabError(f"Cannot read the mask image: {e}") from e
+                raise FaceLabError(f"Cannot read the mask image ({type(e).__name__}): upload a PNG, white = "
+                                   "remove.") from e
         grey = np.asarray(im.convert("L"), np.uint8)
         m = grey >= 128
         if "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info):

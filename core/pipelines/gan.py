@@ -45,7 +45,8 @@ import torch.nn.functional as TF
 
 from .. import face as F
 from ..errors import FaceLabError, ModelUnavailable
-from ..imageio import load_image
+from ..imageio import MAX_PIXELS, load_image
+from ..npz import Member, read_npz
 
 GENERATOR, ENCODER, DIRECTIONS = "stylegan", "mtv-encoder", "directions"
 SIZE = 128               # the generator's and the encoder's crop side
@@ -250,23 +251,74 @@ def dump_code(code: LatentCode) -> bytes:
     return buf.getvalue()
 
 
+MAX_ABS_LATENT = 100.0   # |w| of the generator's samples stays below ~4 (slider edits add a few tens at most)
+MAX_CODE_BYTES = 4 << 20  # uncompressed: a 12 x 512 code is 24 KiB
+CODE_MEMBERS = {         # what a code .npz may hold (core.npz checks each header before reading it)
+    "meta": Member("U", 0),
+    "ws": Member("f", 2, max_side=4096),
+    "const": Member("f", 3, max_side=1024),
+    "matrix": Member("f", 2, shape=(2, 3)),
+    "source_size": Member("iu", 1, shape=(2,)),
+}
+
+
 def load_code(source: str | os.PathLike | bytes) -> LatentCode:
-    """.npz path or bytes (dump_code) -> LatentCode; FaceLabError for anything else."""
-    name = "the code" if isinstance(source, bytes) else os.fspath(source)
+    """.npz path or bytes (dump_code) -> LatentCode; FaceLabError for anything else (checked before loading:
+    core.npz.read_npz; then every field's values)."""
+    name = "The code" if isinstance(source, bytes) else f"The file {os.path.basename(os.fspath(source))}"
     try:
-        with np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = read_npz(source, CODE_MEMBERS, MAX_CODE_BYTES, required=("meta", "ws"))
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        raise FaceLabError(f"{name} is not a FaceLab latent code (.npz written by `python -m core invert` or the "
-                           f"Invert & edit tab): {e}") from e
-    ws = arrays.get("ws")
-    if ws is None or ws.ndim != 2 or not np.isfinite(ws).all():
-        raise FaceLabError(f"{name} holds no valid w+ array 'ws' [num_ws, w_dim].")
+        return _code_from(arrays, meta)
+    except (FaceLabError, ValueError, TypeError, OverflowError) as e:
+        raise FaceLabError(f"{name} is not a FaceLab latent code (.npz written by `python -m core invert` or "
+                           f"the Invert & edit tab): {e}") from e
+
+
+def _finite(name: str, a: np.ndarray, bound: float) -> np.ndarray:
+    a = np.asarray(a, np.float64)
+    if not np.isfinite(a).all():
+        raise FaceLabError(f"{name!r} holds NaN or infinite values")
+    if a.size and np.abs(a).max() > bound:
+        raise FaceLabError(f"{name!r} holds values up to {np.abs(a).max():.3g}, beyond +-{bound:g}")
+    return a
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v))
+
+
+def _code_from(arrays: dict[str, np.ndarray], meta) -> LatentCode:
+    if not isinstance(meta, dict):
+        raise FaceLabError("its metadata is not a JSON object")
+    if meta.get("version", CODE_VERSION) != CODE_VERSION:
+        raise FaceLabError(f"code version {meta.get('version')!r}, this program reads version {CODE_VERSION}")
+    for key in ("generator", "fingerprint"):
+        if not isinstance(meta.get(key, ""), str):
+            raise FaceLabError(f"metadata {key!r} must be a string")
+    edits = meta.get("edits", {})
+    if not isinstance(edits, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                              and not isinstance(v, bool) and math.isfinite(v)
+                                              for k, v in edits.items()):
+        raise FaceLabError("metadata 'edits' must map slider names to numbers")
+    bad = [k for k, v in meta.items() if k != "edits" and not _scalar(v)]
+    if bad:
+        raise FaceLabError(f"metadata {bad[0]!r} must be a string, number or null")
+    ws = _finite("ws", arrays["ws"], MAX_ABS_LATENT)
+    const = arrays.get("const")
+    if const is not None:
+        const = _finite("const", const, MAX_ABS_LATENT).astype(np.float32)
+    matrix = arrays.get("matrix")
+    if matrix is not None:
+        matrix = _finite("matrix", matrix, 1e6)
     size = arrays.get("source_size")
-    return LatentCode(ws=ws.astype(np.float32), const=arrays.get("const"), generator=meta.pop("generator", GENERATOR),
-                      fingerprint=meta.pop("fingerprint", ""), matrix=arrays.get("matrix"),
-                      source_size=None if size is None else (int(size[0]), int(size[1])),
+    if size is not None:
+        h, w = int(size[0]), int(size[1])
+        if not (0 < h and 0 < w and h * w <= MAX_PIXELS):
+            raise FaceLabError(f"'source_size' {h}x{w} is not the size of a photo")
+        size = (h, w)
+    return LatentCode(ws=ws.astype(np.float32), const=const, generator=meta.pop("generator", GENERATOR),
+                      fingerprint=meta.pop("fingerprint", ""), matrix=matrix, source_size=size,
                       meta={k: v for k, v in meta.items() if k != "version"})
 
 

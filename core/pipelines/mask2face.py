@@ -29,7 +29,7 @@ import torch
 
 from .. import face as F
 from ..errors import FaceLabError, InvalidImage
-from ..imageio import load_image
+from ..imageio import MAX_MASK_PIXELS, check_pixels, load_image
 from ..labels import CLASSES, ID, NUM_CLASSES, OCCLUDER, PALETTE
 from .parse import PARSE_SIZE, parse_photo
 
@@ -165,6 +165,8 @@ def read_mask(source) -> np.ndarray:
     """
     if isinstance(source, np.ndarray):
         arr = source
+        if arr.ndim >= 2:
+            check_pixels((arr.shape[1], arr.shape[0]), MAX_MASK_PIXELS, "Mask", min_side=1)
     else:
         arr = _open_mask(source)
     if arr.ndim == 3 and arr.shape[2] >= 3 and arr.shape[2] <= 4:
@@ -197,9 +199,10 @@ def _open_mask(source) -> np.ndarray:
     name = "the upload" if isinstance(source, bytes) else os.fspath(source)
     try:
         im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        check_pixels(im.size, MAX_MASK_PIXELS, "Mask", min_side=1)  # from the header, before decoding
         im.load()
     except FileNotFoundError as e:
-        raise InvalidImage(f"Cannot open {name}: no such file.") from e
+        raise InvalidImage(f"Cannot open {os.path.basename(name)}: no such file.") from e
     except (UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise InvalidImage(f"Not an image (or a format we cannot read): {os.path.basename(name)}") from e
     except (OSError, SyntaxError, ValueError) as e:
