@@ -104,6 +104,16 @@ def _mtv_encoder():
     return MTVEncoder
 
 
+def _face_detector():
+    from core.models.face_detector import FaceDetector
+    return FaceDetector
+
+
+def _face_landmarks():
+    from core.models.landmarks import LandmarkNet
+    return LandmarkNet
+
+
 def _directions():
     from core.models.directions import Directions
     return Directions
@@ -113,6 +123,32 @@ NC_LICENCE = "non-commercial research use only (inherited from the training data
 CELEBAMASK_TERMS = "CelebAMask-HQ / CelebA: non-commercial research use only"
 
 ENTRIES: tuple[ModelEntry, ...] = (
+    ModelEntry(
+        name="face-detector",
+        model_class=_face_detector,
+        files={
+            "README.md": "e87bcbdf70732bf25b11e3b23869671fee0fb879114203cf147c3a126d7db19b",
+            "config.json": "bfd868bfb648f76a8e09ff86f41f4d528c44e274d8feb6570e9d0c621d54a527",
+            "model.safetensors": "1d44490280585630799d6bd417c6e96859d99381737b39aa3d4c07489b2cf714",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS + "; UTKFace: non-commercial research; CFP: research use; masked-face photos: research use",
+        retrain="python -m train.frontend_data && python -m train.frontend --model detector --minutes 16 --device cuda",
+        description="face detector (CenterNet-style, stride 4): boxes of faces with masks, glasses, hands, in profile",
+    ),
+    ModelEntry(
+        name="face-landmarks",
+        model_class=_face_landmarks,
+        files={
+            "README.md": "e87bcbdf70732bf25b11e3b23869671fee0fb879114203cf147c3a126d7db19b",
+            "config.json": "ee7ba8e103ab9b12100f0802f54a4c1592d5fc470590075d747afad7dc37c106",
+            "model.safetensors": "ccb8442b2270e3313b7d633fb2cf2a347fed8a9b31689b1ee859bf25b3e5d88e",
+        },
+        licence=NC_LICENCE,
+        data_terms=CELEBAMASK_TERMS + "; UTKFace: non-commercial research; CFP: research use; masked-face photos: research use",
+        retrain="python -m train.frontend_data && python -m train.frontend --model landmarks --minutes 16 --device cuda",
+        description="68 face landmarks + per-point visibility (one-hourglass FAN-style, soft-argmax), 128 px crop",
+    ),
     ModelEntry(
         name="parser",
         model_class=_parser,
