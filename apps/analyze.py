@@ -19,14 +19,23 @@ def analyze(photo: str, face_index: int = 0) -> tuple[np.ndarray, np.ndarray, li
     res = analyze_photo(require_image(photo))
     face = F.pick_face(res.faces, face_number(face_index))
     crop = F.align_face(res.image, face, 256).image
-    rows = [[i, f"{f.bbox}", round(f.score, 2), f.detector, round(f.yaw, 1), round(f.pitch, 1), round(f.roll, 1)]
-            for i, f in enumerate(res.faces)]
+    rows = [[i, f"{f.bbox}", round(f.score, 2), f.detector, round(f.yaw, 1), round(f.pitch, 1), round(f.roll, 1),
+             visible_points(f)] for i, f in enumerate(res.faces)]
     return draw_faces(res.image, res.faces, selected=face_number(face_index)), crop, rows
+
+
+def visible_points(face: F.Face) -> str:
+    """'61/68' points the landmark net calls visible (mean confidence), or '-' for dlib's points."""
+    if face.visibility is None:
+        return "-"
+    return f"{int((face.visibility >= 0.5).sum())}/68 (conf. {float(face.visibility.mean()):.2f})"
 
 
 def build() -> tuple[gr.Image, gr.Image]:
     """Lay out the tab inside the current Blocks; (photo input, aligned crop) for sending between tabs."""
-    gr.Markdown("Upload a photo: every face is detected (dlib), with its 68 landmarks, head pose "
+    gr.Markdown("Upload a photo: every face is detected (our detector and 68-point landmark network, trained here "
+                "to see through masks, glasses and hands and to reach full profiles; dlib when they find nothing), "
+                "with its 68 landmarks (red: hidden under something or on the far side of the head), head pose "
                 "(yaw > 0 = turned to the image's right, pitch > 0 = looking up, roll > 0 = tilted "
                 "counter-clockwise) and the canonical 256 px crop every other tab works on.")
     with gr.Row():
@@ -37,7 +46,8 @@ def build() -> tuple[gr.Image, gr.Image]:
         with gr.Column():
             annotated = image_output("Detected faces")
             crop = image_output("Aligned crop (256 px)")
-    table = gr.Dataframe(headers=["face", "bbox", "score", "detector", "yaw", "pitch", "roll"], label="Faces",
+    table = gr.Dataframe(headers=["face", "bbox", "score", "detector", "yaw", "pitch", "roll", "visible points"],
+                         label="Faces",
                          interactive=False)
     run.click(analyze, [photo, face_index], [annotated, crop, table], api_name="analyze")
     if example_photos():

@@ -59,8 +59,9 @@ def test_analyze(client, photo, astronaut):
     assert read(crop).shape == (256, 256, 3)
     rows = table["data"]
     assert len(rows) == 1, rows  # the astronaut has one face
-    face, bbox, score, detector, yaw, pitch, roll = rows[0]
+    face, bbox, score, detector, yaw, pitch, roll, visible = rows[0]
     assert face == 0 and score > 0 and abs(float(yaw)) < 30
+    assert detector == "learned" and visible.startswith(("66/68", "67/68", "68/68")), rows  # an unoccluded face
 
 
 def test_parse_label_png(client, photo, astronaut):

@@ -55,7 +55,7 @@ def test_concurrent_requests_memory_flat(astronaut, tmp_path):
             results = [f.result() for f in futures]
         wall = time.monotonic() - t0
         for _, rows in results:
-            assert len(rows) == 1 and rows[0][3] in ("hog", "cnn"), rows
+            assert len(rows) == 1 and rows[0][3] in ("learned", "hog", "cnn"), rows
         rss.append(server.rss())
         lat = sorted(t for t, _ in results)
         print(f"round {r + 1}: {len(results)} concurrent /analyze from {CLIENTS} clients, all correct in "

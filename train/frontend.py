@@ -14,7 +14,8 @@ on the GPU as uint8 and is augmented there, per batch:
 * landmarks: a crop around the (jittered) landmark box, rotated +-30 degrees (10%: +-70), scaled, flipped with
   the left/right point swap, colour/blur/noise/greyscale;
 * detector: 320 px canvases of 1, 4 or 9 cells, one face per cell at a random scale (box 10..330 px) and rotation,
-  over a background of enlarged, blurred image corners.
+  over real backgrounds (corners of CelebAMask-HQ photos labelled background: walls, posters, text), as a mosaic
+  at their own sharpness or enlarged.
 Loss: landmarks, L1 on the points (weighted: CFP profiles' projected points count less) + BCE on visibility;
 detector, CenterNet's focal loss on the centre heatmap + L1 on log box size and centre offset.
 AdamW, warm-up + cosine over the wall-clock budget, bf16 autocast, EMA (exported). Resumable state (model, EMA,
@@ -78,7 +79,18 @@ def load_data(shards: str, device) -> dict:
     keep = donors.split == 0
     masked = torch.from_numpy(f256.source == "masked").to(device) & (f256.split == 0)
     bank = OccluderBank.build(donors.img[keep], donors.labels[keep], f256.img[masked], f256.pts[masked])
-    return {"faces256": f256, "faces128": f128, "bank": bank}
+    return {"faces256": f256, "faces128": f128, "bank": bank,
+            "backgrounds": background_patches(donors.img[keep], donors.labels[keep])}
+
+
+def background_patches(img: torch.Tensor, labels: torch.Tensor, size: int = 80) -> torch.Tensor:
+    """uint8 [M, 3, size, size]: the corners of CelebAMask-HQ photos that are (>= 95%) labelled background:
+    real walls, posters, text and foliage at their own sharpness, with no face in them."""
+    patches = []
+    for ys, xs in ((slice(0, size), slice(0, size)), (slice(0, size), slice(-size, None))):
+        bgfrac = (labels[:, ys, xs] == 0).float().flatten(1).mean(1)
+        patches.append(img[bgfrac >= 0.95][:, :, ys, xs])
+    return torch.cat(patches)
 
 
 def hull_labels(pts: torch.Tensor, size: int) -> torch.Tensor:
@@ -205,54 +217,69 @@ def detector_batch(data: dict, b: int, split: int = 0, g=None):
     A, c = crop_affine((lo + hi) / 2, CANVAS / k, angle, r[:, 4] < 0.5, CANVAS, 256)
     shift = torch.stack([cx, cy], 1) - CANVAS / 2           # the face centre goes to (cx, cy), not the middle
     c = c - (A @ shift[:, :, None])[:, :, 0]
-    layer = warp(torch.cat([img, torch.ones_like(img[:, :1])], 1), A, c, CANVAS)
+    layer = warp(torch.cat([img, soft_alpha_around(lo, hi)], 1), A, c, CANVAS)
     yy, xx = torch.meshgrid(torch.arange(CANVAS, device=dev), torch.arange(CANVAS, device=dev), indexing="ij")
     in_cell = ((xx[None] >= cx0[:, None, None]) & (xx[None] < cx0[:, None, None] + cell) &
                (yy[None] >= cy0[:, None, None]) & (yy[None] < cy0[:, None, None] + cell))
-    alpha = layer[:, 3:] * in_cell[:, None]
-    bg = background(img, b)
-    canvas = bg.clone()
+    alpha = (layer[:, 3:] * in_cell[:, None]).view(b, cells * cells, 1, CANVAS, CANVAS)
+    rgb = layer[:, :3].view(b, cells * cells, 3, CANVAS, CANVAS)
+    # cells do not overlap: each canvas is its background plus the sum of its cells
+    canvas = background(data["backgrounds"], b) * (1 - alpha.sum(1)) + (rgb * alpha).sum(1)
     pts_c = to_output(pts, A, c, CANVAS)
-    boxes = [[] for _ in range(b)]
-    for j in range(n):
-        i = j // (cells * cells)
-        canvas[i] = canvas[i] * (1 - alpha[j]) + layer[j, :3] * alpha[j]
-        p = pts_c[j]
-        bx = torch.cat([p.min(0).values, p.max(0).values])
-        boxes[i].append(bx)
-    return canvas, [torch.stack(bb) for bb in boxes]
+    boxes = torch.cat([pts_c.min(1).values, pts_c.max(1).values], 1).view(b, cells * cells, 4)
+    return canvas, list(boxes.unbind(0))
 
 
-def background(img: torch.Tensor, b: int) -> torch.Tensor:
-    """Enlarged, blurred corners of random crops (hair, walls, clothes), plus noise: no whole faces."""
-    idx = torch.randint(len(img), (b,), device=img.device)
-    corner = img[idx][:, :, :64, :64] if torch.rand(()) < 0.5 else img[idx][:, :, -64:, -64:]
-    bg = F.interpolate(corner, size=CANVAS, mode="bilinear", align_corners=False)
+def soft_alpha_around(lo: torch.Tensor, hi: torch.Tensor, size: int = 256) -> torch.Tensor:
+    """[N, 1, S, S] alpha of each face crop: 70% a soft-edged window 1.2..2.2 face boxes wide (no square crop
+    edges or black padding for the detector to key on), 30% the whole crop."""
+    n, dev = len(lo), lo.device
+    ys, xs = torch.meshgrid(torch.arange(size, device=dev).float(), torch.arange(size, device=dev).float(),
+                            indexing="ij")
+    centre, half = (lo + hi) / 2, (hi - lo).max(1).values / 2
+    d = torch.maximum((xs - centre[:, 0, None, None]).abs(), (ys - centre[:, 1, None, None]).abs()) / half[:, None, None]
+    r = 1.2 + torch.rand(n, 1, 1, device=dev)
+    soft = ((r - d) / (0.3 * r)).clamp(0, 1)
+    whole = torch.rand(n, 1, 1, device=dev) < 0.3
+    return torch.where(whole, torch.ones_like(soft), soft)[:, None]
+
+
+def background(patches: torch.Tensor, b: int) -> torch.Tensor:
+    """[B, 3, 320, 320]: half the canvases one real background patch enlarged x4, half a 4x4 mosaic of patches at
+    their own sharpness (flipped at random), plus a little noise. No faces in them."""
+    dev = patches.device
+    n = CANVAS // patches.shape[-1]
+    tiles = patches[torch.randint(len(patches), (b * n * n,), device=dev)].float() / 255
+    tiles = torch.where(torch.rand(b * n * n, 1, 1, 1, device=dev) < 0.5, tiles.flip(-1), tiles)
+    mosaic = tiles.view(b, n, n, 3, *tiles.shape[-2:]).permute(0, 3, 1, 4, 2, 5).reshape(b, 3, CANVAS, CANVAS)
+    big = F.interpolate(tiles.view(b, n * n, 3, *tiles.shape[-2:])[:, 0], size=CANVAS, mode="bilinear",
+                        align_corners=False)
+    bg = torch.where(torch.rand(b, 1, 1, 1, device=dev) < 0.5, mosaic, big)
     return (bg + torch.randn_like(bg[:, :1]) * 0.02).clamp(0, 1)
 
 
 def detector_targets(boxes: list[torch.Tensor], size: int) -> dict[str, torch.Tensor]:
-    """CenterNet targets at stride 4: Gaussian heatmap, and size/offset at each centre cell."""
+    """CenterNet targets at stride 4: Gaussian heatmap (max over faces), size/offset at each centre cell."""
     h = size // STRIDE
-    dev = boxes[0].device
     b = len(boxes)
-    heat = torch.zeros(b, 1, h, h, device=dev)
+    dev = boxes[0].device
+    owner = torch.cat([torch.full((len(bb),), i, device=dev) for i, bb in enumerate(boxes)])
+    bx = torch.cat(boxes).float()
+    wh = (bx[:, 2:] - bx[:, :2]).clamp(min=1)
+    c = (bx[:, :2] + bx[:, 2:]) / 2 / STRIDE
+    ic = c.floor().long()
+    keep = ((ic >= 0) & (ic < h)).all(1)
+    owner, wh, c, ic = owner[keep], wh[keep], c[keep], ic[keep]
+    sigma = (wh.min(1).values / STRIDE / 6).clamp(min=0.5)
+    ys, xs = torch.meshgrid(torch.arange(h, device=dev).float(), torch.arange(h, device=dev).float(), indexing="ij")
+    g = torch.exp(-((xs - ic[:, 0, None, None]) ** 2 + (ys - ic[:, 1, None, None]) ** 2)
+                  / (2 * sigma[:, None, None] ** 2))
+    heat = torch.zeros(b, h, h, device=dev).index_reduce_(0, owner, g, "amax")
     reg = torch.zeros(b, 4, h, h, device=dev)
     mask = torch.zeros(b, 1, h, h, device=dev)
-    ys, xs = torch.meshgrid(torch.arange(h, device=dev).float(), torch.arange(h, device=dev).float(), indexing="ij")
-    for i, bb in enumerate(boxes):
-        for x0, y0, x1, y1 in bb:
-            w_, h_ = (x1 - x0).clamp(min=1), (y1 - y0).clamp(min=1)
-            cx, cy = (x0 + x1) / 2 / STRIDE, (y0 + y1) / 2 / STRIDE
-            ix, iy = int(cx), int(cy)
-            if not (0 <= ix < h and 0 <= iy < h):
-                continue
-            sigma = max(0.5, float(min(w_, h_)) / STRIDE / 6)
-            g = torch.exp(-((xs - ix) ** 2 + (ys - iy) ** 2) / (2 * sigma ** 2))
-            heat[i, 0] = torch.maximum(heat[i, 0], g)
-            reg[i, :, iy, ix] = torch.stack([w_.log(), h_.log(), cx - ix, cy - iy])
-            mask[i, 0, iy, ix] = 1
-    return {"heat": heat, "reg": reg, "mask": mask}
+    reg[owner, :, ic[:, 1], ic[:, 0]] = torch.cat([wh.log(), c - ic], 1)
+    mask[owner, 0, ic[:, 1], ic[:, 0]] = 1
+    return {"heat": heat[:, None], "reg": reg, "mask": mask}
 
 
 # --------------------------------------------------------------------------- losses

@@ -22,6 +22,8 @@ class AnalyzeResult:
             d = {"bbox": [int(v) for v in f.bbox], "score": round(float(f.score), 4), "detector": f.detector,
                  "landmarks68": [[round(float(x), 2), round(float(y), 2)] for x, y in f.landmarks],
                  "yaw": round(f.yaw, 2), "pitch": round(f.pitch, 2), "roll": round(f.roll, 2)}
+            if f.visibility is not None:   # our landmark net: probability that each point is on visible skin
+                d["visibility68"] = [round(float(v), 3) for v in f.visibility]
             if self.embeddings:
                 d["embedding"] = [round(float(v), 6) for v in self.embeddings[i]]
             faces.append(d)
@@ -37,7 +39,8 @@ def analyze_photo(source, embeddings: bool = False) -> AnalyzeResult:
 
 
 def draw_faces(image: np.ndarray, faces: list[F.Face], selected: int | None = None) -> np.ndarray:
-    """Photo with each face's box, index and 68 landmarks drawn on it."""
+    """Photo with each face's box, index and 68 landmarks drawn on it (points the landmark net calls hidden,
+    under a mask/glasses/hand or on the far side of the head, in red)."""
     import cv2
 
     out = image.copy()
@@ -47,6 +50,7 @@ def draw_faces(image: np.ndarray, faces: list[F.Face], selected: int | None = No
         x0, y0, x1, y1 = f.bbox
         cv2.rectangle(out, (x0, y0), (x1, y1), color, t)
         cv2.putText(out, str(i), (x0, max(0, y0 - 4 * t)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * t, color, t)
-        for x, y in f.landmarks:
-            cv2.circle(out, (int(round(x)), int(round(y))), t, (255, 255, 0), -1)
+        vis = f.visibility if f.visibility is not None else np.ones(len(f.landmarks))
+        for (x, y), v in zip(f.landmarks, vis):
+            cv2.circle(out, (int(round(x)), int(round(y))), t, (255, 255, 0) if v >= 0.5 else (255, 40, 40), -1)
     return out
