@@ -2,8 +2,9 @@
 
 `core.face.detect_faces` calls `find_faces` first and falls back to dlib when it finds nothing or when the
 models are not bundled. Steps:
-1. the photo is shrunk so its longer side is `DETECT_SIDE` px (padded to a multiple of 32) for the detector
-   (core/models/face_detector.py): one box per face, the box of its 68 landmarks;
+1. the photo is shrunk so its longer side is `DETECT_SIDE` px (padded to a multiple of 32), and a second time
+   `ZOOM_OUT` times smaller in the middle of the same canvas, for the detector (core/models/face_detector.py): one
+   box per face, the box of its 68 landmarks;
 2. each box becomes a 128 px crop (`CROP_SCALE` times the box, upright) for the landmark network
    (core/models/landmarks.py), which returns 68 points and a visibility probability per point;
 3. a face whose eyes are tilted by more than `ROLL_REFINE` degrees is cropped again, rotated upright, and its
@@ -20,6 +21,7 @@ import torch
 
 DETECT_SIDE = 384      # longer side of the detector's input (a 1000 px photo: faces from ~30 px are found)
 SCORE_THRESHOLD = 0.4  # detector centre-heatmap score; see train/eval_frontend.py for the trade-off
+ZOOM_OUT = 2.5         # the second view of the photo, for faces larger than those the detector was trained on
 ROLL_REFINE = 20.0
 
 
@@ -35,20 +37,36 @@ def models(device: str = "cpu"):
 
 @torch.inference_mode()
 def detect_boxes(image: np.ndarray, detector, device: str = "cpu", threshold: float = SCORE_THRESHOLD) -> np.ndarray:
-    """[K, 5] boxes (x0, y0, x1, y1, score) in photo pixels, best first."""
-    from core.models.face_detector import decode
+    """[K, 5] boxes (x0, y0, x1, y1, score) in photo pixels, best first.
+
+    Two views in one batch: the photo filling a `DETECT_SIDE` canvas, and the photo at 1/`ZOOM_OUT` of it in the
+    middle of the same canvas, so that a face filling a tight crop (a CFP profile, a selfie) is as large as the
+    faces the detector was trained on; boxes found in both are merged."""
+    from core.models.face_detector import decode, suppress
 
     h, w = image.shape[:2]
     k = DETECT_SIDE / max(h, w)
     nh, nw = max(1, round(h * k)), max(1, round(w * k))
-    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
     ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
-    canvas = np.zeros((ph, pw, 3), np.uint8)
-    canvas[:nh, :nw] = small
-    x = torch.from_numpy(canvas).to(device).permute(2, 0, 1)[None].float() / 255
-    boxes = decode(detector(x), threshold=threshold)[0].cpu().numpy()
-    boxes[:, :4] /= k
-    return boxes
+    views, placements = [], []
+    for zoom in (1.0, ZOOM_OUT):
+        kz = k / zoom
+        sh, sw = max(1, round(h * kz)), max(1, round(w * kz))
+        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA if kz < 1 else cv2.INTER_LINEAR)
+        y0, x0 = (ph - sh) // 2 if zoom > 1 else 0, (pw - sw) // 2 if zoom > 1 else 0
+        canvas = np.zeros((ph, pw, 3), np.uint8)
+        canvas[y0:y0 + sh, x0:x0 + sw] = small
+        views.append(canvas)
+        placements.append((kz, x0, y0))
+    x = torch.from_numpy(np.stack(views)).to(device).permute(0, 3, 1, 2).float() / 255
+    found = []
+    for boxes, (kz, x0, y0) in zip(decode(detector(x), threshold=threshold), placements):
+        boxes = boxes.cpu()
+        boxes[:, [0, 2]] = (boxes[:, [0, 2]] - x0) / kz
+        boxes[:, [1, 3]] = (boxes[:, [1, 3]] - y0) / kz
+        found.append(boxes)
+    merged = torch.cat(found)
+    return suppress(merged[merged[:, 4].argsort(descending=True)]).numpy()
 
 
 def crop_matrix(centre: np.ndarray, side: float, angle: float, size: int) -> np.ndarray:

@@ -126,6 +126,7 @@ def eval_synthetic(sets: dict) -> dict:
             row[method] = {"found": found / len(images), "nme": float(np.mean(errs)) if errs else None,
                            "nme_median": float(np.median(errs)) if errs else None, "n": len(images)}
         res[name] = row
+        print(name, json.dumps(row), flush=True)
     return res
 
 
@@ -158,6 +159,7 @@ def eval_photos(paths: list[str]) -> dict:
                 detectors[faces[0].detector] = detectors.get(faces[0].detector, 0) + 1
         res[method] = {"found": found / max(1, len(paths)), "n": len(paths),
                        "median_abs_yaw": float(np.median(yaws)) if yaws else None, "detector": detectors}
+        print(method, json.dumps(res[method]), flush=True)
     return res
 
 
