@@ -27,10 +27,17 @@ ROLL_REFINE = 20.0
 
 @functools.lru_cache(maxsize=None)
 def models(device: str = "cpu"):
-    """(detector, landmark net) in eval mode, or None when they are not available (not bundled/verified)."""
+    """(detector, landmark net) in eval mode, or None when they are not available: then dlib serves, and a copy
+    that fails its sha256 check is logged as such (a loud warning, not a silent change of front-end)."""
+    import logging
+
     import hub
+    from hub.store import verification_error
 
     if not (hub.available("face-detector") and hub.available("face-landmarks")):
+        for name in ("face-detector", "face-landmarks"):
+            if verification_error(name):
+                logging.getLogger(__name__).warning("learned front-end off, dlib serves: %s", verification_error(name))
         return None
     return hub.load("face-detector", device=device), hub.load("face-landmarks", device=device)
 
@@ -123,7 +130,28 @@ def find_faces(image: np.ndarray, device: str = "cpu") -> list[tuple[np.ndarray,
             side = CROP_SCALE * max(hi - lo) / (abs(np.cos(roll)) + abs(np.sin(roll)))  # the tilted face's own box
             p2, v2 = read_landmarks(image, [crop_matrix((lo + hi) / 2, side, roll, size)], net, device)
             pts[i], vis[i] = p2[0], v2[0]
-    return [(b, p, v) for b, p, v in zip(boxes, pts, vis)]
+    keep = plausible(boxes, vis)
+    return [(boxes[i], pts[i], vis[i]) for i in keep]
+
+
+def plausible(boxes: np.ndarray, vis: np.ndarray) -> list[int]:
+    """Indices of the detections to keep (the detector is young and fires on bodies and crowds now and then):
+    * of two boxes one of which holds >= 80% of the other (a face holds no other face), the one whose points the
+      landmark net finds less visible goes (a box over a whole body sees 'hidden' points everywhere);
+    * a weak box (score < 0.6) goes when it scores under 0.65 of the best box in the photo."""
+    n = len(boxes)
+    area = np.prod(np.clip(boxes[:, 2:4] - boxes[:, :2], 0, None), 1)
+    drop = set()
+    for i in range(n):
+        for j in range(n):
+            if i == j or area[i] < area[j]:
+                continue
+            lt, rb = np.maximum(boxes[i, :2], boxes[j, :2]), np.minimum(boxes[i, 2:4], boxes[j, 2:4])
+            inside = np.prod(np.clip(rb - lt, 0, None)) / max(area[j], 1e-6)
+            if inside >= 0.8:
+                drop.add(i if vis[i].mean() < vis[j].mean() else j)
+    best = boxes[:, 4].max()
+    return [i for i in range(n) if i not in drop and (boxes[i, 4] >= 0.6 or boxes[i, 4] >= 0.65 * best)]
 
 
 def eye_angle(points: np.ndarray) -> float:

@@ -127,7 +127,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="face-detector",
         model_class=_face_detector,
         files={
-            "README.md": "e87bcbdf70732bf25b11e3b23869671fee0fb879114203cf147c3a126d7db19b",
+            "README.md": "aa220206d7139242ba4c1f0d9091d1865238eaf33b7f6effc7c4961a493978ec",
             "config.json": "bfd868bfb648f76a8e09ff86f41f4d528c44e274d8feb6570e9d0c621d54a527",
             "model.safetensors": "1d44490280585630799d6bd417c6e96859d99381737b39aa3d4c07489b2cf714",
         },
@@ -140,7 +140,7 @@ ENTRIES: tuple[ModelEntry, ...] = (
         name="face-landmarks",
         model_class=_face_landmarks,
         files={
-            "README.md": "e87bcbdf70732bf25b11e3b23869671fee0fb879114203cf147c3a126d7db19b",
+            "README.md": "4cf7a8821a53859756879a02e61781379713eeee265e4000dbc571035ff66000",
             "config.json": "ee7ba8e103ab9b12100f0802f54a4c1592d5fc470590075d747afad7dc37c106",
             "model.safetensors": "ccb8442b2270e3313b7d633fb2cf2a347fed8a9b31689b1ee859bf25b3e5d88e",
         },
