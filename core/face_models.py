@@ -26,11 +26,11 @@ ROLL_REFINE = 20.0
 @functools.lru_cache(maxsize=None)
 def models(device: str = "cpu"):
     """(detector, landmark net) in eval mode, or None when they are not available (not bundled/verified)."""
-    import hub
+    from core.loading import available, load_model
 
-    if not (hub.available("face-detector") and hub.available("face-landmarks")):
+    if not (available("face-detector") and available("face-landmarks")):
         return None
-    return hub.load("face-detector", device=device), hub.load("face-landmarks", device=device)
+    return load_model("face-detector", device=device), load_model("face-landmarks", device=device)
 
 
 @torch.inference_mode()

@@ -207,10 +207,11 @@ def test_first_model_load_reports_progress(monkeypatch):
 def test_is_loaded_reads_the_hub_cache():
     import hub
     from apps.common import is_loaded
+    from core.loading import load_model
 
     if not hub.available("parser"):
         pytest.skip("no parser model")
-    hub.load("parser")
+    load_model("parser")
     assert is_loaded("parser") and not is_loaded("no-such-model")
 
 

@@ -17,13 +17,14 @@ from safetensors.torch import save_file
 
 import hub
 from core import face as F
+from core import loading
 from core.cli import main as cli
 from core.errors import FaceLabError
 from core.models.directions import load_directions
 from core.models.encoder import MTVEncoder
 from core.models.stylegan import StyleGAN2Generator
 from core.pipelines import gan as GAN
-from hub import registry, store
+from hub import registry
 from tests.conftest import build_without_models, serve_models
 
 LAYERS = {"age": (0, 7), "smile": (2, 5), "blond_hair": (6, 11)}
@@ -287,7 +288,7 @@ TRAINED = all(hub.available(n) for n in ("stylegan", "mtv-encoder"))
 @pytest.mark.skipif(not TRAINED, reason="the trained StyleGAN2 and MTV encoder are not bundled "
                     "(checkpoints/stylegan, checkpoints/mtv-encoder + hub/registry.py entries)")
 def test_trained_inversion_of_a_val_face(celebamask):
-    store.clear_cache()
+    loading.clear_cache()
     res = GAN.invert_photo(celebamask(0)[0])  # 0000.jpg is in the val split (train/data.assign_split)
     assert res.quality.psnr > 15 and res.quality.ssim > 0.35 and res.quality.face_found
     refined = GAN.invert_photo(celebamask(0)[0], refine=10)
@@ -296,7 +297,7 @@ def test_trained_inversion_of_a_val_face(celebamask):
 
 @pytest.mark.skipif(not (TRAINED and hub.available("directions")), reason="trained directions not bundled")
 def test_trained_directions_load():
-    store.clear_cache()
+    loading.clear_cache()
     dirs = load_directions(str(hub.resolve("directions")))
     assert {"age", "smile"} <= set(dirs) and all(abs(float(d["n"].norm()) - 1) < 1e-4 for d in dirs.values())
 

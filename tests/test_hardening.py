@@ -560,7 +560,7 @@ def test_one_global_concurrency_budget(hardened_app):
 
 
 def test_hub_load_does_not_hold_the_global_lock_while_building(monkeypatch):
-    from hub import store
+    from core import loading  # builds models from the folders hub verifies
 
     started, release = threading.Event(), threading.Event()
 
@@ -571,48 +571,46 @@ def test_hub_load_does_not_hold_the_global_lock_while_building(monkeypatch):
             release.wait(10)
             return "slow model"
 
-    class Entry:
-        model_class = staticmethod(lambda: Slow)
-
-    monkeypatch.setattr(store, "get_entry", lambda name: Entry)
-    monkeypatch.setattr(store, "resolve", lambda name: "folder")
+    monkeypatch.setitem(loading.MODEL_CLASSES, "slow-model", Slow)
+    monkeypatch.setattr(loading, "resolve", lambda name: "folder")
     import torch
 
     ready = ("ready-model", "cpu", torch.float32)
-    monkeypatch.setitem(store._loaded, ready, "ready")
-    t = threading.Thread(target=store.load, args=("slow-model",))
+    monkeypatch.setitem(loading._loaded, ready, "ready")
+    t = threading.Thread(target=loading.load_model, args=("slow-model",))
     t.start()
     try:
         assert started.wait(10)
         t0 = time.monotonic()
         got = []
-        other = threading.Thread(target=lambda: got.append(store.load("ready-model")))
+        other = threading.Thread(target=lambda: got.append(loading.load_model("ready-model")))
         other.start()
         other.join(2)
         assert got == ["ready"] and time.monotonic() - t0 < 2
     finally:
         release.set()
         t.join(10)
-        store._loaded.pop(("slow-model", "cpu", torch.float32), None)
+        loading._loaded.pop(("slow-model", "cpu", torch.float32), None)
 
 
 # ------------------------------------------------------------------------------------ 10. hub
 
 @pytest.fixture
 def local_model(tmp_path, monkeypatch):
+    from core import loading
     from hub import registry, store
 
     folder = tmp_path / "tiny"
     folder.mkdir()
     (folder / "config.json").write_text('{"a": 1}')
-    entry = registry.ModelEntry(name="tiny", model_class=lambda: None, files={"config.json": store.sha256_file(
+    entry = registry.ModelEntry(name="tiny", files={"config.json": store.sha256_file(
         folder / "config.json")}, licence="t", data_terms="t", retrain="t")
     monkeypatch.setitem(registry.MODELS, "tiny", entry)
     monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
     monkeypatch.setattr(store, "BUNDLED_ROOT", tmp_path / "none")
-    store.clear_cache()
+    loading.clear_cache()
     yield folder
-    store.clear_cache()
+    loading.clear_cache()
 
 
 def test_swapped_file_is_refused_after_the_first_check(local_model):
@@ -638,5 +636,5 @@ def test_registry_folder_is_one_plain_name(folder):
     from hub import registry
 
     with pytest.raises(ValueError, match="folder"):
-        registry.ModelEntry(name="x", model_class=lambda: None, files={"config.json": "0" * 64}, licence="t",
+        registry.ModelEntry(name="x", files={"config.json": "0" * 64}, licence="t",
                             data_terms="t", retrain="t", folder=folder)

@@ -14,6 +14,8 @@ from huggingface_hub import try_to_load_from_cache
 from torch import nn
 
 import hub
+from core import loading
+from core.loading import load_model
 from core.models import common
 from core.models.common import ConfigModule
 from hub import registry, store
@@ -50,9 +52,9 @@ def fake_hub(tmp_path, monkeypatch):
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv(store.ENV_VAR, raising=False)
         monkeypatch.setattr(store, "BUNDLED_ROOT", tmp_path / "bundled")
-        store.clear_cache()
+        loading.clear_cache()
         yield server
-        store.clear_cache()
+        loading.clear_cache()
 
 
 def _publish(server: FakeHub, folder: Path, monkeypatch, name: str = "tiny", repo_id: str = REPO_ID,
@@ -60,7 +62,8 @@ def _publish(server: FakeHub, folder: Path, monkeypatch, name: str = "tiny", rep
     """Serve `folder` from the fake Hub and register it as model `name`."""
     commit = server.add_repo(REPO_ID, folder)
     files = dict(hub.hash_folder(folder), **(extra_files or {}))
-    entry = registry.ModelEntry(name=name, model_class=_tinynet, files=files,
+    monkeypatch.setitem(loading.MODEL_CLASSES, name, _tinynet())
+    entry = registry.ModelEntry(name=name, files=files,
                                 licence="cc-by-nc-4.0", data_terms="CelebAMask-HQ: non-commercial research only",
                                 retrain=RETRAIN, repo_id=repo_id, revision=revision or commit)
     monkeypatch.setitem(registry.MODELS, name, entry)
@@ -99,7 +102,7 @@ def test_download_then_load_equals_fp16_weights(fake_hub, tmp_path, monkeypatch,
     assert len(weights) == shards
     assert not hub.available("tiny")
 
-    loaded = hub.load("tiny")
+    loaded = load_model("tiny")
 
     x = torch.randn(2, 3, 8, 8)
     assert isinstance(loaded, TinyNet) and not loaded.training
@@ -112,13 +115,13 @@ def test_download_then_load_equals_fp16_weights(fake_hub, tmp_path, monkeypatch,
 def test_loaded_once_and_cache_reused_without_requests(fake_hub, saved, monkeypatch):
     model, folder = saved
     _publish(fake_hub, folder, monkeypatch)
-    first = hub.load("tiny")
-    assert hub.load("tiny") is first  # shared in-process
-    assert hub.load("tiny", dtype=torch.float16) is not first
+    first = load_model("tiny")
+    assert load_model("tiny") is first  # shared in-process
+    assert load_model("tiny", dtype=torch.float16) is not first
 
-    store.clear_cache()  # as a new process would: only the disk cache is left
+    loading.clear_cache()  # as a new process would: only the disk cache is left
     fake_hub.requests.clear()
-    again = hub.load("tiny")
+    again = load_model("tiny")
     assert again is not first
     assert fake_hub.requests == []  # pinned commit + cached files: not even a HEAD
     x = torch.randn(1, 3, 8, 8)
@@ -128,13 +131,13 @@ def test_loaded_once_and_cache_reused_without_requests(fake_hub, saved, monkeypa
 def test_offline_uses_warm_cache(fake_hub, saved, monkeypatch):
     model, folder = saved
     _publish(fake_hub, folder, monkeypatch)
-    hub.load("tiny")
-    store.clear_cache()
+    load_model("tiny")
+    loading.clear_cache()
     fake_hub.requests.clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
     x = torch.randn(1, 3, 8, 8)
-    assert torch.equal(hub.load("tiny")(x), _fp16_reference(model)(x))
+    assert torch.equal(load_model("tiny")(x), _fp16_reference(model)(x))
     assert hub.available("tiny")
     assert fake_hub.requests == []
 
@@ -145,7 +148,7 @@ def test_offline_cold_cache_is_not_available(fake_hub, saved, monkeypatch):
 
     assert not hub.available("tiny")
     with pytest.raises(hub.ModelNotAvailable, match="HF_HUB_OFFLINE"):
-        hub.load("tiny")
+        load_model("tiny")
     assert fake_hub.requests == []
 
 
@@ -157,7 +160,7 @@ def test_not_on_hub_gives_helpful_error(fake_hub, saved, monkeypatch, problem):
     _publish(fake_hub, saved[1], monkeypatch, **kwargs)
 
     with pytest.raises(hub.ModelNotAvailable) as caught:
-        hub.load("tiny")
+        load_model("tiny")
     message = str(caught.value)
     assert "'tiny'" in message and "404" in message
     assert "python -m hub pull tiny" in message and RETRAIN in message
@@ -174,7 +177,7 @@ def test_checksum_mismatch_is_refused_and_not_kept(fake_hub, saved, monkeypatch)
     fake_hub.repos[REPO_ID][commit]["model.safetensors"] = bytes(bad)
 
     with pytest.raises(hub.ChecksumMismatch, match="sha256") as caught:
-        hub.load("tiny")
+        load_model("tiny")
     assert entry.files["model.safetensors"] in str(caught.value)
     cache = str(Path(store.hf_options()["cache_dir"]))
     assert try_to_load_from_cache(REPO_ID, "model.safetensors", cache_dir=cache, revision=commit) is None
@@ -182,7 +185,7 @@ def test_checksum_mismatch_is_refused_and_not_kept(fake_hub, saved, monkeypatch)
     assert not hub.available("tiny")
 
     fake_hub.repos[REPO_ID][commit]["model.safetensors"] = good  # the mirror is fixed: downloads again
-    assert isinstance(hub.load("tiny"), TinyNet)
+    assert isinstance(load_model("tiny"), TinyNet)
 
 
 def test_resolution_order_env_then_bundled_then_hub(fake_hub, saved, monkeypatch, tmp_path):
@@ -221,7 +224,7 @@ def test_corrupt_local_folder_is_refused(fake_hub, saved, monkeypatch):
     (bundled / "config.json").write_text('{"channels": 4, "hidden": 65}')
 
     with pytest.raises(hub.ChecksumMismatch, match="sha256") as caught:
-        hub.load("tiny")
+        load_model("tiny")
     assert "python -m hub hash" in str(caught.value)
     assert (bundled / "config.json").exists()  # the user's files are left alone
     assert fake_hub.requests == []  # no silent fallback to the Hub
@@ -231,11 +234,11 @@ def test_corrupt_local_folder_is_refused(fake_hub, saved, monkeypatch):
 def test_unknown_model_is_not_available():
     assert not hub.available("not-a-model")
     with pytest.raises(hub.ModelNotAvailable, match="hub/registry.py"):
-        hub.load("not-a-model")
+        load_model("not-a-model")
 
 
 def test_registry_entry_rejects_pickles_and_floating_revisions():
-    common_args = dict(name="x", model_class=_tinynet, licence="", data_terms="", retrain="")
+    common_args = dict(name="x", licence="", data_terms="", retrain="")
     with pytest.raises(ValueError, match="safetensors"):
         registry.ModelEntry(files={"pytorch_model.bin": "0" * 64}, **common_args)
     with pytest.raises(ValueError, match="40-hex"):
@@ -246,7 +249,7 @@ def test_registry_snippet_from_folder(saved):
     snippet = hub.registry_entry_from_folder("tiny", saved[1], licence="cc-by-nc-4.0")
     for path in saved[1].iterdir():
         assert f"{path.name!r}: {hashlib.sha256(path.read_bytes()).hexdigest()!r}" in snippet
-    assert "import TinyNet" in snippet and "model_class=_tiny" in snippet
+    assert "TinyNet" in snippet and "model_class" not in snippet  # the hub names no class; core/loading.py does
     namespace = {"ModelEntry": registry.ModelEntry}
     exec(snippet, namespace)  # valid Python that builds a valid ModelEntry
 
@@ -268,3 +271,9 @@ def test_cli_pull_list_verify(fake_hub, saved, monkeypatch, capsys):
     capsys.readouterr()
     assert hub_cli(["verify", "tiny"]) == 1
     assert "SHA256 MISMATCH" in capsys.readouterr().out
+
+
+def test_every_registered_model_has_a_class_in_core():
+    """hub lists folders, core/loading.py names the class building each: the two lists agree."""
+    assert set(loading.MODEL_CLASSES) == set(registry.MODELS)
+    assert not hasattr(registry.ModelEntry, "model_class") and not hasattr(hub, "load")

@@ -15,12 +15,12 @@ from PIL import Image
 
 import hub
 from core import face as F
+from core import loading
 from core.cli import main as cli
 from core.errors import FaceLabError, InvalidImage
 from core.labels import ID, NUM_CLASSES, OCCLUDER, PALETTE, colorize
 from core.models.mask2face import MODEL_CLASSES, Mask2Face
 from core.pipelines import mask2face as M
-from hub import registry, store
 from tests.conftest import build_without_models, serve_models
 
 EXAMPLE = "apps/examples/astronaut.jpg"
@@ -321,7 +321,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def val_faces(celebamask):
     """Three val-split photos (0000, 0015, 0046: split 1 of the celebamask shards), parsed."""
-    store.clear_cache()
+    loading.clear_cache()
     return [M.mask_from_photo(celebamask(i)[0]) for i in (0, 15, 46)]
 
 

@@ -17,13 +17,13 @@ from torch import nn
 
 import hub
 from core import face as F
+from core import loading
 from core.cli import main as cli
 from core.imageio import load_image
 from core.labels import VAE_FACE
 from core.models.masked_vae import MaskedVAE
 from core.models.multistage_vae import MultiStageVAE
 from core.pipelines import vae as V
-from hub import registry, store
 from tests.conftest import build_without_models, serve_models
 
 SIZE = V.MODEL_SIZE
@@ -183,7 +183,7 @@ def test_tab_without_models_says_so(monkeypatch):
 @pytest.mark.skipif(not hub.available("masked-vae"), reason="the trained masked-VAE checkpoint is not bundled "
                     "(checkpoints/masked-vae/ + hub/registry.py entry); train it: python -m train.vae")
 def test_real_masked_vae_reconstructs_a_val_face(celebamask):
-    store.clear_cache()
+    loading.clear_cache()
     # 0000.jpg is in the val split (split 1 in the celebamask shards; train/data.assign_split)
     image_path, label_path = celebamask(0)
     res = V.reconstruct_photo(image_path, "masked-vae")

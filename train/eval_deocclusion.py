@@ -337,10 +337,10 @@ def load_inpainter(folder: str | None, dev, default: bool):
     if folder:
         return Inpainter.from_pretrained(folder, device=dev)
     if default:
-        import hub
+        from core.loading import available, load_model
 
-        if hub.available("deocclusion"):
-            return hub.load("deocclusion", device=dev)
+        if available("deocclusion"):
+            return load_model("deocclusion", device=dev)
     return None
 
 
@@ -517,12 +517,12 @@ def main(argv=None) -> dict:
     args.dilate = [int(d) for d in str(args.dilate).split(",") if d.strip()]
     dev = torch.device(args.device)
 
-    import hub
+    from core.loading import load_model
     from core.pipelines import deocclude as D
 
     t0 = time.time()
     data = load_data(args.shards, args.n)
-    parser = hub.load("parser", device=dev)
+    parser = load_model("parser", device=dev)
     models = {"ours": load_inpainter(args.ckpt, dev, default=True),
               "ours w/o prior": load_inpainter(args.noprior_ckpt, dev, default=False)}
     if models["ours"] is None:

@@ -67,9 +67,9 @@ def load_model(checkpoint: str | None, device: str):
         from core.models.mask2face import Mask2Face
 
         return Mask2Face.from_pretrained(checkpoint, device=device)
-    import hub
+    from core.loading import load_model as load_registered
 
-    return hub.load("mask2face", device=device)
+    return load_registered("mask2face", device=device)
 
 
 def as_model_labels(labels: np.ndarray) -> np.ndarray:

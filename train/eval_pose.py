@@ -181,9 +181,9 @@ def load_models(args, device: torch.device) -> dict:
         ours = (PixelAttentionSampler.from_pretrained(args.sampler_ckpt, device=device),
                 PoseInpainter.from_pretrained(args.inpainter_ckpt, device=device))
     else:
-        import hub
+        from core.loading import load_model
 
-        ours = (hub.load("pose-sampler", device=device), hub.load("pose-inpainter", device=device))
+        ours = (load_model("pose-sampler", device=device), load_model("pose-inpainter", device=device))
     models = {"ours": ours, "ours-inpainter": ours}
     if args.yaw_gain != 1.0:
         models["ours-gain"] = (*ours, args.yaw_gain)

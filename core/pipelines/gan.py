@@ -1,12 +1,12 @@
 """GAN inversion with attribute sliders (issue 5): photo -> aligned 128 px crop -> MTV-TSA encoder -> w+ ->
 (optional per-image refinement of w+) -> StyleGAN2 reconstruction -> InterFaceGAN slider edits -> paste-back.
 
-Models (registry names; loaded lazily, once per process, through hub):
+Models (registry names; loaded lazily, once per process, through core.loading):
 - "stylegan"     core/models/stylegan.py StyleGAN2Generator, 128 px, w+ = [num_ws = 12, 512];
 - "mtv-encoder"  core/models/encoder.py MTVEncoder (Yu & Wang, seed 002): aligned crop -> w+ (and z_c when
                  trained with `predict_const`);
 - "directions"   a folder written by train/directions.py (directions.safetensors + directions.json; not a
-                 ConfigModule, so it is found with hub.resolve and read with core.models.directions).
+                 ConfigModule, so it is found with core.loading.resolve and read with core.models.directions).
 
 Slider units (directions.json): 1 unit = one standard deviation of <w - w_avg, n> over the generator's samples,
 so +-3 spans the data; 0 = no change. Each slider edits only its own w+ layers (InterFaceGAN eq. 4 restricted to
@@ -81,21 +81,21 @@ def refine_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _hub_load(name: str):
-    import hub
+def _load(name: str):
+    from ..loading import ModelNotAvailable, load_model
 
     try:
-        return hub.load(name, device=device())
-    except hub.ModelNotAvailable as e:
+        return load_model(name, device=device())
+    except ModelNotAvailable as e:
         raise ModelUnavailable(str(e)) from e
 
 
-def _hub_folder(name: str) -> str:
-    import hub
+def _folder(name: str) -> str:
+    from ..loading import ModelNotAvailable, resolve
 
     try:
-        return str(hub.resolve(name))
-    except hub.ModelNotAvailable as e:
+        return str(resolve(name))
+    except ModelNotAvailable as e:
         raise ModelUnavailable(str(e)) from e
 
 
@@ -110,10 +110,10 @@ def read_directions(folder: str) -> tuple[dict[str, dict], dict]:
 
 
 def load_models(encoder: bool = True, directions: bool = True) -> GANModels:
-    """The registry's models (hub.load caches G and E; directions are cached per folder)."""
-    G = _hub_load(GENERATOR).requires_grad_(False)
-    E = _hub_load(ENCODER).requires_grad_(False) if encoder else None
-    dirs, meta = read_directions(_hub_folder(DIRECTIONS)) if directions else (None, {})
+    """The registry's models (load_model caches G and E; directions are cached per folder)."""
+    G = _load(GENERATOR).requires_grad_(False)
+    E = _load(ENCODER).requires_grad_(False) if encoder else None
+    dirs, meta = read_directions(_folder(DIRECTIONS)) if directions else (None, {})
     models = GANModels(G=G, E=E, directions=dirs, directions_meta=meta)
     check_models(models)
     return models

@@ -9,7 +9,7 @@ Two models (issue 8), both RGB in [0, 1] on the canonical aligned crop (core.fac
 Reconstructions decode z = mu (no sampling). Samples draw z ~ N(0, I) from a CPU torch.Generator, so one
 seed gives the same face on any device. Interpolation decodes (1 - t) mu_a + t mu_b; for the masked VAE
 it shows the raw decoder output (two photos have no common background to composite on).
-Models load lazily, once per process, through hub.load.
+Models load lazily, once per process, through core.loading.load_model.
 """
 from __future__ import annotations
 
@@ -53,10 +53,10 @@ def check_model(model: str) -> str:
 
 
 def load_model(model: str):
-    """The model in eval mode, built once per process and shared (hub.load caches it)."""
-    import hub
+    """The model in eval mode, built once per process and shared (load_model caches it)."""
+    from ..loading import load_model
 
-    return hub.load(check_model(model), device=device())
+    return load_model(check_model(model), device=device())
 
 
 def to_tensor(crop: np.ndarray) -> torch.Tensor:
