@@ -1,10 +1,10 @@
-"""`python -m core analyze|align` as documented."""
+"""`python -m cli analyze|align` as documented."""
 import json
 
 import numpy as np
 from PIL import Image
 
-from core.cli import main
+from cli import main
 
 
 def test_analyze_json(celebamask, tmp_path, capsys):

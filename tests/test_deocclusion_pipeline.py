@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 import hub
+from cli import main as cli
 from core import face as F
-from core.cli import main as cli
 from core.imageio import load_image
 from core.labels import VISIBLE_FACE
 from core.models.deocclusion import Inpainter, face_prior

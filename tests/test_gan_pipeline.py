@@ -16,9 +16,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import hub
+from cli import main as cli
 from core import face as F
 from core import loading
-from core.cli import main as cli
 from core.errors import FaceLabError
 from core.models.directions import load_directions
 from core.models.encoder import MTVEncoder

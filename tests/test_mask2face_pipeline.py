@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import hub
+from cli import main as cli
 from core import face as F
 from core import loading
-from core.cli import main as cli
 from core.errors import FaceLabError, InvalidImage
 from core.labels import ID, NUM_CLASSES, OCCLUDER, PALETTE, colorize
 from core.models.mask2face import MODEL_CLASSES, Mask2Face

@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 import hub
+from cli import main as cli
 from core import face as F
-from core.cli import main as cli
 from core.errors import FaceLabError
 from core.imageio import load_image
 from core.models.pose import PixelAttentionSampler, PoseInpainter

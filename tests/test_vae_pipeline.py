@@ -16,9 +16,9 @@ from PIL import Image
 from torch import nn
 
 import hub
+from cli import main as cli
 from core import face as F
 from core import loading
-from core.cli import main as cli
 from core.imageio import load_image
 from core.labels import VAE_FACE
 from core.models.masked_vae import MaskedVAE

@@ -271,7 +271,7 @@ def load_code(source: str | os.PathLike | bytes) -> LatentCode:
         meta = json.loads(str(arrays.pop("meta")))
         return _code_from(arrays, meta)
     except (FaceLabError, ValueError, TypeError, OverflowError) as e:
-        raise FaceLabError(f"{name} is not a FaceLab latent code (.npz written by `python -m core invert` or "
+        raise FaceLabError(f"{name} is not a FaceLab latent code (.npz written by `python -m cli invert` or "
                            f"the Invert & edit tab): {e}") from e
 
 

@@ -1,4 +1,4 @@
-"""Capability subcommands of `python -m core`, registered in `core/cli.py`.
+"""Capability subcommands of `python -m cli`, registered in `cli/main.py`.
 
 Each capability adds a `register_<name>(subparsers)` here and lists it in REGISTER.
 """
@@ -19,9 +19,9 @@ def _cmd_parse(args) -> int:
 
     from PIL import Image
 
-    from .cli import expand_inputs, save_image
-    from .labels import colorize
-    from .pipelines.parse import parse_photo
+    from core.labels import colorize
+    from core.pipelines.parse import parse_photo
+    from .main import expand_inputs, save_image
 
     inputs = expand_inputs([args.image])
     batch = os.path.isdir(args.image)
@@ -54,9 +54,9 @@ def _cmd_reconstruct(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from .cli import run_batch, save_image
-    from .errors import FaceLabError
-    from .pipelines.vae import reconstruct_photo
+    from core.errors import FaceLabError
+    from core.pipelines.vae import reconstruct_photo
+    from .main import run_batch, save_image
 
     if args.mask_out and args.model != "masked-vae":
         raise FaceLabError(f"{args.model} predicts no face mask; --mask-out needs --model masked-vae.")
@@ -86,17 +86,17 @@ def register_sample(sub) -> None:
 
 
 def _cmd_sample(args) -> int:
-    from .cli import save_image
-    from .errors import FaceLabError
+    from core.errors import FaceLabError
+    from .main import save_image
 
     if args.model != "stylegan":
         if args.truncation is not None or args.latent:
             raise FaceLabError("--truncation and --latent are for --model stylegan.")
-        from .pipelines.vae import sample
+        from core.pipelines.vae import sample
 
         save_image(args.out, sample(args.model, args.seed, 1)[0])
         return 0
-    from .pipelines import gan
+    from core.pipelines import gan
 
     res = gan.sample(args.seed, 1.0 if args.truncation is None else args.truncation)
     save_image(args.out, res.image)
@@ -130,8 +130,8 @@ def _cmd_invert(args) -> int:
     import json
     import sys
 
-    from .cli import save_image
-    from .pipelines import gan
+    from core.pipelines import gan
+    from .main import save_image
 
     def progress(step, steps, loss):
         print(f"refine {step}/{steps}: loss {loss:.4f}", file=sys.stderr, flush=True)
@@ -163,9 +163,9 @@ def register_edit(sub) -> None:
 
 
 def _cmd_edit(args) -> int:
-    from .cli import save_image
-    from .errors import FaceLabError
-    from .pipelines import gan
+    from core.errors import FaceLabError
+    from core.pipelines import gan
+    from .main import save_image
 
     if args.list:
         for s in gan.sliders():
@@ -201,9 +201,9 @@ def register_mask2face(sub) -> None:
 
 
 def _cmd_mask2face(args) -> int:
-    from .cli import save_image
-    from .errors import FaceLabError
-    from .pipelines.mask2face import generate
+    from core.errors import FaceLabError
+    from core.pipelines.mask2face import generate
+    from .main import save_image
 
     if bool(args.components) != bool(args.from_photo):
         raise FaceLabError("--components and --from go together (the parts, and the photo to take them from).")
@@ -234,9 +234,9 @@ def _cmd_deocclude(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from .cli import run_batch, save_image
-    from .errors import FaceLabError
-    from .pipelines.deocclude import deocclude_photo
+    from core.errors import FaceLabError
+    from core.pipelines.deocclude import deocclude_photo
+    from .main import run_batch, save_image
 
     if args.mask and args.mask_out:
         raise FaceLabError("--mask-out writes the detected mask, and --mask skips the detection: give one of them.")
@@ -278,9 +278,9 @@ def register_pose(sub) -> None:
 
 
 def _cmd_pose(args) -> int:
-    from .cli import run_batch, save_image
-    from .errors import FaceLabError
-    from .pipelines.pose import check_angles, edit_photo, face_pose, guide_pose, measure_crop
+    from core.errors import FaceLabError
+    from core.pipelines.pose import check_angles, edit_photo, face_pose, guide_pose, measure_crop
+    from .main import run_batch, save_image
 
     if args.guide and (args.yaw is not None or args.pitch is not None):
         raise FaceLabError("--guide sets the target pose: give either --guide or --yaw/--pitch, not both.")

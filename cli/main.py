@@ -1,4 +1,4 @@
-"""`python -m core SUBCOMMAND ...`: the one command-line dispatcher of FaceLab.
+"""`python -m cli SUBCOMMAND ...`: the one command-line dispatcher of FaceLab.
 
 Each capability adds a subcommand here (`analyze`, `align`, `parse`, ...): a
 `_cmd_<name>(args)` function plus its arguments in `build_parser`. Commands
@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from .errors import FaceLabError
+from core.errors import FaceLabError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -59,7 +59,7 @@ def save_image(path: str, rgb: np.ndarray) -> None:
 # --------------------------------------------------------------------------- analyze / align
 
 def _cmd_analyze(args) -> int:
-    from .pipelines.analyze import analyze_photo
+    from core.pipelines.analyze import analyze_photo
 
     n_read = 0
     for path in expand_inputs(args.images):
@@ -84,8 +84,8 @@ def _human(obj: dict) -> str:
 
 
 def _cmd_align(args) -> int:
-    from . import face as F
-    from .imageio import load_image
+    from core import face as F
+    from core.imageio import load_image
 
     inputs = expand_inputs([args.image])
     batch = len(inputs) > 1 or os.path.isdir(args.image)
@@ -101,7 +101,7 @@ def _cmd_align(args) -> int:
 # --------------------------------------------------------------------------- dispatcher
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core", description="FaceLab command line.")
+    p = argparse.ArgumentParser(prog="python -m cli", description="FaceLab command line.")
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("analyze", help="detect faces: bbox, landmarks, pose, identity descriptor")
