@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.metrics import ms_ssim, ssim
 from core.models.masked_vae import MaskedVAE
 from core.models.multistage_vae import MultiStageVAE
-from train.eval_vae import mask_scores, ms_ssim, ssim
+from train.eval_vae import mask_scores
 from train.vae import HYPOTHESES, masked_vae_loss, parse_args, train
 
 DATA = "/work/shared/data/celebamask_hq"

@@ -55,7 +55,8 @@ import cv2
 import numpy as np
 import torch
 
-SAME_PERSON = 0.6            # dlib's same-person distance
+from core.metrics import SAME_PERSON  # dlib's same-person distance
+
 REF_MAX_DYAW = 10.0          # a real photo B counts as "at a similar pose" within these (degrees, shard pose)
 REF_MAX_DPITCH = 15.0
 METHODS = ("input", "2d-warp", "no-sampler", "ours-inpainter", "ours", "ours-gain")

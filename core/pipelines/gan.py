@@ -41,11 +41,11 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as TF
 
 from .. import face as F
 from ..errors import FaceLabError, ModelUnavailable
 from ..imageio import MAX_PIXELS, load_image
+from ..metrics import psnr, ssim
 from ..npz import Member, read_npz
 
 GENERATOR, ENCODER, DIRECTIONS = "stylegan", "mtv-encoder", "directions"
@@ -360,23 +360,6 @@ def synthesize(ws: torch.Tensor, const: torch.Tensor | None, G) -> np.ndarray:
     return to_uint8(G.synthesis(ws, noise_mode="const", const=const, fused_modconv=True))
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, win: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """SSIM (Wang et al. 2004, Gaussian window) per image: x, y [N, C, H, W] in [0, 1] -> [N]."""
-    g = torch.exp(-((torch.arange(win, dtype=x.dtype, device=x.device) - win // 2) ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    c = x.shape[1]
-    kh, kv = g.view(1, 1, 1, win).repeat(c, 1, 1, 1), g.view(1, 1, win, 1).repeat(c, 1, 1, 1)
-
-    def blur(t):
-        return TF.conv2d(TF.conv2d(t, kh, groups=c), kv, groups=c)
-
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return s.mean((1, 2, 3))
-
-
 def reconstruction_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The refinement's loss: MSE + (1 - SSIM) of images in [-1, 1] (measured in [0, 1]) -> scalar."""
     a, b = (x + 1) / 2, (y + 1) / 2
@@ -398,11 +381,6 @@ class Quality:
         return {"psnr": round(self.psnr, 3), "ssim": round(self.ssim, 4),
                 "identity_distance": round(self.identity_distance, 4),
                 "identity_similarity": round(self.identity_similarity, 4), "face_found": self.face_found}
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 
 def _face_in_crop(face: F.Face, matrix: np.ndarray, scale: float) -> F.Face:

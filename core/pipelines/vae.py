@@ -22,6 +22,7 @@ import torch
 from .. import face as F
 from ..errors import FaceLabError
 from ..imageio import load_image
+from ..metrics import psnr as face_psnr  # PSNR over the face pixels: face_psnr(a, b, mask)
 
 MODEL_SIZE = {"masked-vae": 144, "multistage-vae": 128}  # crop side each model was trained on
 MODELS = tuple(MODEL_SIZE)
@@ -155,13 +156,6 @@ def interpolate(photo_a, photo_b, t: float, model: str = "masked-vae", face_inde
     """Decode the blend of two photos' latent means: [S, S, 3] uint8."""
     return interpolate_latents(encode_photo(photo_a, model, face_index), encode_photo(photo_b, model, face_index),
                                t, model)
-
-
-def face_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images over the pixels where `mask` is true."""
-    diff = (a.astype(np.float64) - b.astype(np.float64))[mask.astype(bool)]
-    mse = float(np.mean(diff ** 2)) if diff.size else 0.0
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
 
 
 __all__ = ["MODELS", "MODEL_SIZE", "VAEResult", "decode_latent", "encode_photo", "face_psnr", "interpolate",
