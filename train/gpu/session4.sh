@@ -5,19 +5,19 @@
 #             model latency benchmark of the new models on GPU 1
 #   GPU 3:    pose editor warm-started from the bundled checkpoints, identity weight 2, POSE minutes
 #   PROFILE=1: first time 20 StyleGAN steps eager and compiled (--profile) on GPU 3, then the pose job
-# Carried as .cache/carry7 and copied to /root/carry7: encoder/ (last encoder), attributes/ (attribute net),
+# Carried as .cache/carry7 and copied to $ROOT/carry7: encoder/ (last encoder), attributes/ (attribute net),
 # pose-sampler/, pose-inpainter/ (the bundled ones).
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # --root/--weights options -> DATA CKPT RUN LOGS W
 SG=${1:?stylegan minutes}; POSE=${2:?pose minutes}; ENC=${3:?encoder minutes}
-DATA=/root/data; CKPT=/root/ckpt; RUN=/root/run; LOGS=/root/logs; C=/root/carry7
-W=/root/weights/mobilefacenet_casia/model.safetensors
+C=$ROOT/carry7
 mkdir -p $RUN/gan $LOGS
 export PYTHONUNBUFFERED=1
 
 (
   if [ "${PROFILE:-0}" = 1 ]; then
     for c in "" --compile; do
-      CUDA_VISIBLE_DEVICES=3 python3 -m train.stylegan --shards $DATA --ckpt /root/ckpt/sg-profile --out /tmp/sgp \
+      CUDA_VISIBLE_DEVICES=3 python3 -m train.stylegan --shards $DATA --ckpt $CKPT/sg-profile --out /tmp/sgp \
         --device cuda --profile 20 $c > $LOGS/profile${c:+-compile}.log 2>&1
     done
   fi
@@ -28,5 +28,5 @@ export PYTHONUNBUFFERED=1
 CUDA_VISIBLE_DEVICES=0,1,2 python3 -m torch.distributed.run --standalone --nproc_per_node 3 -m train.stylegan \
   --shards $DATA --ckpt $CKPT/stylegan --out $RUN/gan --minutes "$SG" --device cuda --ckpt-minutes 4 \
   ${SG_FLAGS:-} > $LOGS/stylegan.log 2>&1
-bash train/gan_refit.sh $RUN/gan/stylegan $C/encoder $C/attributes $RUN/gan "$ENC"
+bash train/gpu/gan_refit.sh $RUN/gan/stylegan $C/encoder $C/attributes $RUN/gan "$ENC"
 echo "session4 chain done" >> $LOGS/stylegan.log

@@ -5,9 +5,8 @@
 # The snapshot generator is the one shipped with its encoder and directions; the StyleGAN job keeps training
 # (its checkpoint is carried to the next session, where encoder and directions are refitted).
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # --root/--weights options -> DATA CKPT RUN LOGS W
 M=${1:?minutes}; SNAP=${2:-13}
-DATA=/root/data; CKPT=/root/ckpt; RUN=/root/run
-W=/root/weights/mobilefacenet_casia/model.safetensors
 t0=$(date +%s)
 python3 -m train.attributes --shards $DATA --ckpt $CKPT/attributes --out $RUN/attr --minutes 3.5 --device cuda
 while [ $(( $(date +%s) - t0 )) -lt $(( SNAP * 60 )) ]; do sleep 5; done

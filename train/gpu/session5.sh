@@ -6,12 +6,12 @@
 #   GPU 3:    directions of the bundled generator with the same fit (in case the new one is not better), then
 #             the de-occlusion inpainter warm-started from the bundled one, trained with the app's face-region
 #             prior, for DEO minutes
-# Carried (later calls) to /root/carry8: attributes/, encoder/, deocclusion/, stylegan/ (the bundled ones); the
-# 256 px celebamask + masked shards to /root/data. The jobs that need them wait for /root/carry8/ready.
+# Carried (later calls) to $ROOT/carry8: attributes/, encoder/, deocclusion/, stylegan/ (the bundled ones); the
+# 256 px celebamask + masked shards to $ROOT/data. The jobs that need them wait for $ROOT/carry8/ready.
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # --root/--weights options -> DATA CKPT RUN LOGS W
 SG=${1:?stylegan minutes}; ENC=${2:?encoder minutes}; DEO=${3:?de-occlusion minutes}
-DATA=/root/data; CKPT=/root/ckpt; RUN=/root/run; LOGS=/root/logs; C=/root/carry8
-W=/root/weights/mobilefacenet_casia/model.safetensors
+C=$ROOT/carry8
 mkdir -p $RUN/gan $RUN/dir-bundled $LOGS
 export PYTHONUNBUFFERED=1
 wait_carry() { while [ ! -f $C/ready ]; do sleep 5; done; }
@@ -28,5 +28,5 @@ CUDA_VISIBLE_DEVICES=0,1,2 python3 -m torch.distributed.run --standalone --nproc
   --shards $DATA --ckpt $CKPT/stylegan --out $RUN/gan --minutes "$SG" --device cuda --ckpt-minutes 4 \
   --eyeglasses-repeat 4 ${SG_FLAGS:-} > $LOGS/stylegan.log 2>&1
 wait_carry
-bash train/gan_refit.sh $RUN/gan/stylegan $C/encoder $C/attributes $RUN/gan "$ENC"
+bash train/gpu/gan_refit.sh $RUN/gan/stylegan $C/encoder $C/attributes $RUN/gan "$ENC"
 echo "session5 chain done" >> $LOGS/stylegan.log
