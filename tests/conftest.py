@@ -72,3 +72,16 @@ def build_without_models(monkeypatch, tab, names) -> list:
     with gr.Blocks() as blocks:
         assert tab.build() == (None, None)
     return list(blocks.blocks.values())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` run where CUDA is; elsewhere (CI: a 2-core CPU) they are skipped with a reason."""
+    marked = [item for item in items if item.get_closest_marker("gpu")]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for item in marked:
+        item.add_marker(pytest.mark.skip(reason="needs a CUDA device (marked gpu)"))

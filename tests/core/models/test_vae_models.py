@@ -148,6 +148,7 @@ def _fake_shard(root: str, n: int = 6) -> str:
     return root
 
 
+@pytest.mark.slow  # a short training run and its resume, on real data
 @pytest.mark.skipif(not os.path.isdir(DATA), reason="needs ../shared/data/celebamask_hq")
 @pytest.mark.parametrize("model,variant", [("masked-vae", "h9"), ("multistage-vae", "h9")])
 def test_trainer_smoke_and_resume(tmp_path, model, variant):

@@ -2,7 +2,7 @@
 
 Pure parts run always (real photos from the shared data, the bundled parser). The pipeline, the CLI and the
 tab are also checked with a tiny untrained Inpainter served under the real name through a temporary registry
-entry (as tests/test_vae_pipeline.py does). The trained model's own behaviour (fills closer to the truth than
+entry (as test_vae_pipeline.py does). The trained model's own behaviour (fills closer to the truth than
 OpenCV) is checked only when `hub.available("deocclusion")`; until its weights are bundled those tests skip.
 Val photos used: CelebAMask-HQ 0015, 0046, 0065, 0070 (split 1 of the shards: the parser never trained on them).
 """
@@ -287,6 +287,7 @@ def test_tab_without_model_says_so(monkeypatch):
 
 # ------------------------------------------------------------------------------------------- the trained model
 
+@pytest.mark.slow
 @needs_model
 def test_real_model_keeps_pixels_outside_the_mask(celebamask):
     image = load_image(celebamask(VAL[2])[0])
@@ -298,6 +299,7 @@ def test_real_model_keeps_pixels_outside_the_mask(celebamask):
     assert np.array_equal(res.result[far], image[far])
 
 
+@pytest.mark.slow
 @needs_model
 def test_real_model_fills_closer_to_the_truth_than_opencv(celebamask):
     errs = {"ours": [], "telea": [], "input": []}
@@ -314,6 +316,7 @@ def test_real_model_fills_closer_to_the_truth_than_opencv(celebamask):
     assert mean["ours"] < mean["telea"] < mean["input"], mean
 
 
+@pytest.mark.slow
 @needs_model
 def test_real_model_cli_writes_the_input_size(astronaut, tmp_path):
     src, out = tmp_path / "in.png", tmp_path / "out.png"
@@ -322,6 +325,7 @@ def test_real_model_cli_writes_the_input_size(astronaut, tmp_path):
     assert np.asarray(Image.open(out)).shape == (500, 460, 3)
 
 
+@pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("draw", ["draw_sunglasses", "draw_face_mask", "draw_eyeglasses", "draw_hair_lock"])
 def test_real_model_finds_and_removes_each_example_occluder(astronaut, draw):

@@ -285,6 +285,7 @@ def test_tab_without_models_says_so(monkeypatch):
 TRAINED = all(hub.available(n) for n in ("stylegan", "mtv-encoder"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not TRAINED, reason="the trained StyleGAN2 and MTV encoder are not bundled "
                     "(checkpoints/stylegan, checkpoints/mtv-encoder + hub/registry.py entries)")
 def test_trained_inversion_of_a_val_face(celebamask):
@@ -295,6 +296,7 @@ def test_trained_inversion_of_a_val_face(celebamask):
     assert refined.losses[-1] < refined.losses[0] and refined.quality.psnr > res.quality.psnr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (TRAINED and hub.available("directions")), reason="trained directions not bundled")
 def test_trained_directions_load():
     loading.clear_cache()
@@ -302,6 +304,7 @@ def test_trained_directions_load():
     assert {"age", "smile"} <= set(dirs) and all(abs(float(d["n"].norm()) - 1) < 1e-4 for d in dirs.values())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (TRAINED and hub.available("directions")), reason="trained GAN models not bundled")
 def test_eval_gan_on_two_val_faces(celebamask):
     """train.eval_gan's measurements (the README's inversion / slider table) on 2 val photos, 3 refinement steps:

@@ -325,6 +325,7 @@ def val_faces(celebamask):
     return [M.mask_from_photo(celebamask(i)[0]) for i in (0, 15, 46)]
 
 
+@pytest.mark.slow
 @needs_model
 def test_real_own_styles_reconstruct_the_photo(val_faces):
     for k, a in enumerate(val_faces):
@@ -336,6 +337,7 @@ def test_real_own_styles_reconstruct_the_photo(val_faces):
         assert ssim(own, a.crop) > 0.45, k
 
 
+@pytest.mark.slow
 @needs_model
 def test_real_seeds(val_faces):
     labels = val_faces[0].labels
@@ -344,6 +346,7 @@ def test_real_seeds(val_faces):
     assert np.abs(a.astype(int) - c).mean() > 5, "another seed gives another face"
 
 
+@pytest.mark.slow
 @needs_model
 def test_real_output_follows_the_mask(val_faces):
     from core.pipelines.parse import parse_crops
@@ -358,6 +361,7 @@ def test_real_output_follows_the_mask(val_faces):
         assert F.detect_faces(M.generate(labels, seed=seed).image), "dlib finds a face"
 
 
+@pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("part", ["hair", "mouth", "skin"])
 def test_real_component_transfer_changes_that_part_most(val_faces, part):
@@ -374,6 +378,7 @@ def test_real_component_transfer_changes_that_part_most(val_faces, part):
     assert diff[inside].mean() > 2 * diff[outside].mean(), (diff[inside].mean(), diff[outside].mean())
 
 
+@pytest.mark.slow
 @needs_model
 def test_real_cli_colour_mask_any_size(val_faces, tmp_path):
     colour = colorize(M.resize_labels(val_faces[0].labels, 512))

@@ -3,7 +3,7 @@ the `pose` command and the tab.
 
 Pure parts run always, on real photos (skimage's astronaut, CelebAMask-HQ from the shared data). The pipeline,
 the CLI and the tab also run with tiny untrained models served under the real names through temporary registry
-entries (as tests/test_deocclusion_pipeline.py does): shapes, paste-back, reported poses, errors. What the trained
+entries (as test_deocclusion_pipeline.py does): shapes, paste-back, reported poses, errors. What the trained
 models do (the output is a face, turned the way asked, of the same person) is checked only when
 `hub.available("pose-sampler")` and `hub.available("pose-inpainter")`; until their weights are bundled those
 tests skip. Val photos used there: CelebAMask-HQ 0015, 0046 (split 1 of the shards: never trained on).
@@ -306,6 +306,7 @@ def test_tab_without_models_says_so(monkeypatch):
 
 # ------------------------------------------------------------------------------------------- the trained models
 
+@pytest.mark.slow
 @needs_models
 def test_real_models_turn_the_face_the_way_asked(celebamask):
     for i in VAL:
@@ -323,6 +324,7 @@ def test_real_models_turn_the_face_the_way_asked(celebamask):
         assert moved[20] > 5 and moved[-20] < -5, (i, moved)
 
 
+@pytest.mark.slow
 @needs_models
 def test_real_models_keep_the_photo_away_from_the_face(astronaut):
     res = P.edit_photo(astronaut, 15, 0)
@@ -330,6 +332,7 @@ def test_real_models_keep_the_photo_away_from_the_face(astronaut):
     assert np.array_equal(res.result[far], astronaut[far])
 
 
+@pytest.mark.slow
 @needs_models
 def test_real_models_cli_writes_the_input_size(astronaut, tmp_path, capsys):
     src, out = tmp_path / "in.png", tmp_path / "out.png"

@@ -18,6 +18,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from tests.served_app import shared_server  # noqa: E402
 
+pytestmark = pytest.mark.slow  # 5 rounds of 16 concurrent requests to a served app
+
 CLIENTS, PER_CLIENT, ROUNDS = 4, 4, 5
 REQUEST_TIMEOUT = 600  # s: a request queued behind 15 others on a loaded 2-core CPU
 GROWTH_LIMIT_MB = 200  # allowed RSS growth from the end of round 1 to the end of the last round

@@ -180,6 +180,7 @@ def test_tab_without_models_says_so(monkeypatch):
     assert not any(isinstance(b, (gr.Image, gr.Button)) for b in blocks)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hub.available("masked-vae"), reason="the trained masked-VAE checkpoint is not bundled "
                     "(checkpoints/masked-vae/ + hub/registry.py entry); train it: python -m train.vae")
 def test_real_masked_vae_reconstructs_a_val_face(celebamask):

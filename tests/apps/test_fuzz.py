@@ -29,6 +29,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+pytestmark = pytest.mark.slow  # property-based: dozens of examples per endpoint
+
 EXAMPLES = 25
 MAX_SECONDS = 180  # one call; a hang would be far longer
 MODES = ["L", "LA", "P", "I;16", "CMYK", "RGBA", "RGB"]
@@ -419,7 +421,7 @@ def test_served_mask2face_endpoints_answer_bad_uploads_and_survive(astronaut, fo
     """Through the served app, Gradio's own upload handling included (it decodes the editor's files before
     make_face runs): each request ends as a result or an error (gradio_client's AppError) within MAX_SECONDS,
     the server stays up, and afterwards it still draws a face for a valid mask. An unreadable file in the editor
-    ends as our "Not an image" message (apps.common.MaskEditor; tests/test_api.py checks the message)."""
+    ends as our "Not an image" message (apps.common.MaskEditor; tests/apps/test_api.py checks the message)."""
     pytest.importorskip("gradio_client")
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError

@@ -16,6 +16,8 @@ from core.labels import ID  # noqa: E402
 from tests.masks import editor, face_mask, save_mask  # noqa: E402
 from tests.served_app import shared_server  # noqa: E402
 
+pytestmark = pytest.mark.slow  # one served app subprocess, every endpoint through gradio_client
+
 # every tab's endpoints (a tab whose models are not bundled has none)
 ENDPOINTS = ["/analyze", "/parse", "/mask2face", "/mask2face_photo", "/deocclude", "/reconstruct", "/sample",
              "/interpolate", "/pose", "/invert", "/edit", "/gan_sample"]

@@ -6,7 +6,8 @@ import hub
 from core.imageio import load_image
 from core.labels import FACE_CLASSES, OCCLUDER, flip_labels
 
-pytestmark = pytest.mark.skipif(not hub.available("parser"), reason="parser checkpoint not bundled (checkpoints/parser)")
+pytestmark = [pytest.mark.skipif(not hub.available("parser"), reason="parser checkpoint not bundled (checkpoints/parser)"),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

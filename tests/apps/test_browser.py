@@ -26,6 +26,8 @@ from PIL import Image
 
 from tests.served_app import ROOT, shared_server
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -188,7 +190,7 @@ def test_invert_tab_and_a_slider(page, photo, artifacts):
     import hub
 
     if not all(hub.available(m) for m in ("stylegan", "mtv-encoder", "directions")):
-        pytest.skip("the GAN models are not bundled (apps/invert says so; tests/test_gan_pipeline covers that)")
+        pytest.skip("the GAN models are not bundled (apps/invert says so; tests/core/pipelines/test_gan_pipeline covers that)")
     panel = open_tab(page, "Invert & edit")
     upload(panel, photo)
     panel.get_by_role("button", name="Invert", exact=True).click()
