@@ -5,6 +5,7 @@ Every .py of the repository is parsed (ast, nothing imported), including imports
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,30 @@ def test_the_checker_sees_function_level_and_from_imports(tmp_path):
                       "    from . import sibling\n")
     assert imports_of(sample) == [(1, "os"), (2, "hub"), (5, "apps")]
 
+
+MAX_FUNCTION_LINES = 60  # issue 19: no function that scrolls for pages in the product code
+
+
+def long_functions(packages=("core", "apps", "hub", "cli")) -> list[str]:
+    """'path:line name (N lines)' of every function or method longer than MAX_FUNCTION_LINES."""
+    out = []
+    for package in packages:
+        for path in package_files(package):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > MAX_FUNCTION_LINES:
+                        out.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno} {node.name} ({n} lines)")
+    return out
+
+
+def test_no_function_over_60_lines_in_core_apps_hub_cli():
+    assert long_functions() == []
+
+
+def test_the_length_check_counts_decorators_out_and_bodies_in(tmp_path, monkeypatch):
+    (tmp_path / "core").mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "core" / "long.py").write_text(f"@decorator\ndef long():\n{body}\n\ndef short():\n    pass\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert long_functions(("core",)) == ["core/long.py:2 long (61 lines)"]
