@@ -628,20 +628,17 @@ def example_photos() -> list[str]:
 
 
 def is_loaded(name: str) -> bool:
-    """Whether model `name` is already built in this process (hub.load's cache), on any device.
+    """Whether model `name` is already built in this process (core.loading's cache), on any device."""
+    from core.loading import is_loaded as loaded
 
-    Reads hub/store.py's private cache; hub has no public call for it yet."""
-    from hub import store
-
-    with store._lock:
-        return any(key[0] == name for key in store._loaded)
+    return loaded(name)
 
 
 def load_models(progress, loaders: dict[str, Callable[[], object]]) -> None:
     """Load the models a request needs, saying so in the browser (gr.Progress) when one is loaded for the first
     time (the first request after a start: seconds on a CPU); models already loaded cost nothing.
 
-    `loaders`: model name -> function that loads it (hub.load through the pipeline, cached per process)."""
+    `loaders`: model name -> function that loads it (core.loading.load_model through the pipeline, cached per process)."""
     cold = [name for name in loaders if not is_loaded(name)]
     for i, name in enumerate(cold):
         progress((i, len(cold)), desc=f"Loading the {name} model (first request only)", unit="models")

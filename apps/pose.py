@@ -31,7 +31,7 @@ NO_PHOTO = "Load a photo: its face's own pose shows here."
 
 
 def load(progress) -> None:
-    # P.load_models builds the pair (hub.load caches each), so the second loader is a cache hit
+    # P.load_models builds the pair (core.loading caches each), so the second loader is a cache hit
     load_models(progress, {name: P.load_models for name in MODELS})
 
 

@@ -258,7 +258,7 @@ def main():
         print("\n| case | answer | time (s) | peak RSS increase (MiB) | absolute path in message |")
         print("| --- | --- | --- | --- | --- |")
         for name, seconds, mib, message, path in rows:
-            answer = message.replace("The file code.npz is not a FaceLab latent code (.npz written by `python -m core "
+            answer = message.replace("The file code.npz is not a FaceLab latent code (.npz written by `python -m cli "
                                      "invert` or the Invert & edit tab)", "not a FaceLab latent code")
             answer = answer.replace("|", "/").replace("\n", " ")[:120]
             print(f"| {name} | {answer} | {seconds:.2f} | {max(mib, 0):.0f} | {path} |")

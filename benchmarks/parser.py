@@ -18,9 +18,9 @@ def main():
     ap.add_argument("--flip", action="store_true", help="with test-time flip, as the app runs it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    import hub
+    from core.loading import load_model
 
-    model = hub.load("parser")
+    model = load_model("parser")
     run = model.forward_flip if args.flip else model
     x = torch.rand(1, 3, 256, 256)
     with torch.no_grad():

@@ -31,15 +31,14 @@ def models(device: str = "cpu"):
     that fails its sha256 check is logged as such (a loud warning, not a silent change of front-end)."""
     import logging
 
-    import hub
-    from hub.store import verification_error
+    from core.loading import available, load_model, verification_error
 
-    if not (hub.available("face-detector") and hub.available("face-landmarks")):
+    if not (available("face-detector") and available("face-landmarks")):
         for name in ("face-detector", "face-landmarks"):
             if verification_error(name):
                 logging.getLogger(__name__).warning("learned front-end off, dlib serves: %s", verification_error(name))
         return None
-    return hub.load("face-detector", device=device), hub.load("face-landmarks", device=device)
+    return load_model("face-detector", device=device), load_model("face-landmarks", device=device)
 
 
 @torch.inference_mode()

@@ -1,4 +1,4 @@
-"""Every FaceLab model: which class builds it, where its weights live, what they hash to, under which terms.
+"""Every FaceLab model folder: where its weights live, what they hash to, under which terms.
 
 One `ModelEntry` per model. A model folder has the Hugging Face model-repo layout written by
 `ConfigModule.save_pretrained` (core/models/common.py): config.json, model.safetensors (or
@@ -8,18 +8,17 @@ this repository, then on the Hugging Face Hub at `repo_id`, pinned to `revision`
 
 Adding a model is a few lines:
   1. train it so that its folder lands in checkpoints/<name>/ (or push it to the Hub);
-  2. run `python -m hub hash checkpoints/<name> --name <name>`: it prints the lazy class
-     import and the `ModelEntry(...)` with every file's sha256;
-  3. paste both below, fill in licence/data terms/retrain command, and add the entry to ENTRIES.
+  2. run `python -m hub hash checkpoints/<name> --name <name>`: it prints the `ModelEntry(...)`
+     with every file's sha256;
+  3. paste it below, fill in licence/data terms/retrain command, and add the entry to ENTRIES;
+  4. name the class that builds it in core/loading.py `MODEL_CLASSES`.
 
-Model classes are imported lazily (a small function per model) so that reading the registry
-imports no model code, and a search for the class name finds this file.
+The hub knows no model classes: it finds and verifies folders; core builds the models.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # one plain folder name: no separator, no "..", no "~"
@@ -30,8 +29,7 @@ ALLOWED_SUFFIXES = (".json", ".md", ".safetensors")
 
 @dataclass(frozen=True)
 class ModelEntry:
-    name: str                      # key for hub.load(name); also the default folder name
-    model_class: Callable[[], type]  # returns the ConfigModule subclass (imported lazily)
+    name: str                      # key for hub.resolve(name) and core.loading.load_model(name); default folder name
     files: dict[str, str]          # file name in the folder -> sha256 hex digest
     licence: str                   # licence of the weights
     data_terms: str                # terms of the training data the weights inherit
@@ -58,74 +56,12 @@ class ModelEntry:
             raise ValueError(f"{self.name}: a Hub repo needs a pinned revision (40-hex commit), got {self.revision!r}")
 
 
-# Lazy class imports, one small function per model.
-def _parser():
-    from core.models.parser import FaceParser
-    return FaceParser
-
-
-def _masked_vae():
-    from core.models.masked_vae import MaskedVAE
-    return MaskedVAE
-
-
-def _multistage_vae():
-    from core.models.multistage_vae import MultiStageVAE
-    return MultiStageVAE
-
-
-def _mask2face():
-    from core.models.mask2face import Mask2Face
-    return Mask2Face
-
-
-def _deocclusion():
-    from core.models.deocclusion import Inpainter
-    return Inpainter
-
-
-def _pose_sampler():
-    from core.models.pose import PixelAttentionSampler
-    return PixelAttentionSampler
-
-
-def _pose_inpainter():
-    from core.models.pose import PoseInpainter
-    return PoseInpainter
-
-
-def _stylegan():
-    from core.models.stylegan import StyleGAN2Generator
-    return StyleGAN2Generator
-
-
-def _mtv_encoder():
-    from core.models.encoder import MTVEncoder
-    return MTVEncoder
-
-
-def _face_detector():
-    from core.models.face_detector import FaceDetector
-    return FaceDetector
-
-
-def _face_landmarks():
-    from core.models.landmarks import LandmarkNet
-    return LandmarkNet
-
-
-def _directions():
-    from core.models.directions import Directions
-    return Directions
-
-
 NC_LICENCE = "non-commercial research use only (inherited from the training data)"
 CELEBAMASK_TERMS = "CelebAMask-HQ / CelebA: non-commercial research use only"
 
 ENTRIES: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="face-detector",
-        model_class=_face_detector,
         files={
             "README.md": "aa220206d7139242ba4c1f0d9091d1865238eaf33b7f6effc7c4961a493978ec",
             "config.json": "bfd868bfb648f76a8e09ff86f41f4d528c44e274d8feb6570e9d0c621d54a527",
@@ -138,7 +74,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="face-landmarks",
-        model_class=_face_landmarks,
         files={
             "README.md": "4cf7a8821a53859756879a02e61781379713eeee265e4000dbc571035ff66000",
             "config.json": "ee7ba8e103ab9b12100f0802f54a4c1592d5fc470590075d747afad7dc37c106",
@@ -151,7 +86,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="parser",
-        model_class=_parser,
         files={
             "README.md": "89536e3ef459137f22f1ad58b1c7f33d43d450fae43a30b979b9af8271d8f073",
             "config.json": "bcaf84ab394e0c2241832635f8e3e75a6cf956edee5d54154d447f3cd054adaa",
@@ -165,7 +99,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="masked-vae",
-        model_class=_masked_vae,
         files={
             "README.md": "fe11d2bddd3f752c494482fa57d5067e739bfa405549040105b37548b83d7efe",
             "config.json": "1d964c8540a07eed1bcc3b5a4447dbac1ea985a2bc16c8169117254f3d225a6f",
@@ -181,7 +114,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="multistage-vae",
-        model_class=_multistage_vae,
         files={
             "README.md": "70311f413d152738cd6b6bc4603e4aef561a21b89e99fb1ec48975f093e783b9",
             "config.json": "cefe3fabe62794def7e96b5fed41f5dd35d2cab365406f347b3db977d8bf704a",
@@ -198,7 +130,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="mask2face",
-        model_class=_mask2face,
         files={
             "README.md": "ca0c77b014d48a55467d8364283e8081e0c837f6c6eebeaa1054b5f0b38c2879",
             "config.json": "0c482680bfe70535133cbb5bab6e2d6741d68573afd17e33b31e955a8d683cef",
@@ -214,7 +145,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="deocclusion",
-        model_class=_deocclusion,
         files={
             "README.md": "6441f78dfc7a7c4eb00b89f9aa4d759206b586f79b43e8ef179ca24538ec7708",
             "config.json": "a4ebd20bef7f790cfcc6a8d4cedcb676a26f326b61f2d6b32e807894fba3f90d",
@@ -228,7 +158,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="pose-sampler",
-        model_class=_pose_sampler,
         files={
             "README.md": "40f962701795a996da6120aa7f97740910211e7eee33a725a1228bbfa920f157",
             "config.json": "0b1644ed454d9543cccca7a0c1aaa14b158a5183005fba389bd0f3d4d8246a7e",
@@ -242,7 +171,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="pose-inpainter",
-        model_class=_pose_inpainter,
         files={
             "README.md": "d865935157aafe0347faab01ab7d77f2146a2052a8efc8333d56b1b7a785be76",
             "config.json": "50b3d7afe2a82b9372cfa42ef5eebe12e5d264e902e74901b7069b5c2cd24104",
@@ -256,7 +184,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="stylegan",
-        model_class=_stylegan,
         files={
             "README.md": "927e0d1ecd806ad6e4cf08de88b53cd6267da7150a10fc53e664680108bd770f",
             "config.json": "2bab6cbd5663b05a68e19b45aa97dd3995719eab9eeffe7be7bdd7e382929ec7",
@@ -273,7 +200,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="mtv-encoder",
-        model_class=_mtv_encoder,
         files={
             "README.md": "21dfdef7ea27e58cc6ec94981ac9f7347c41a1b90ef902aa937144b7a89e0970",
             "config.json": "a1aed4a94499bb09e92cd913268e9dee0b134354ca87d67e15ad6ca3923b3256",
@@ -290,7 +216,6 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         name="directions",
-        model_class=_directions,
         files={
             "README.md": "a8f273374cddbac719ebb60c7437a5125d384495c01285f7d400b4f6b79ef21a",
             "config.json": "ce45e20db8e82135e3f3fe2258ef87640494d0fb06968bfc63f6f13c2b8752f4",

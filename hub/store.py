@@ -1,4 +1,4 @@
-"""Find, verify and load the models listed in hub/registry.py.
+"""Find and verify the model folders listed in hub/registry.py (core/loading.py builds the models from them).
 
 A model folder is looked for, in order:
   1. env        $FACELAB_CHECKPOINTS/<folder>/ (a folder of your own, e.g. fresh from training);
@@ -10,7 +10,7 @@ Every file is checked against the sha256 in the registry before it is used; the 
 whenever a file's size, mtime or inode changed since it was hashed (a stat per file on every
 resolve), so a file swapped after the first check is refused too. A bad download is deleted from
 the cache and refused; a mismatch is a `ChecksumMismatch`, never "not trained". Weights are safetensors,
-read by `ConfigModule.from_pretrained`; nothing is unpickled.
+read by `ConfigModule.from_pretrained` in core; nothing is unpickled.
 
 huggingface_hub reads HF_ENDPOINT, HF_HOME/HF_HUB_CACHE and HF_HUB_OFFLINE once, at import;
 `hf_options` reads them per call instead, so a process that changes them (tests, apps) is honoured.
@@ -22,9 +22,7 @@ import os
 import threading
 from pathlib import Path
 
-import torch
 from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
-from torch import nn
 
 from hub import registry
 from hub.registry import ModelEntry
@@ -33,9 +31,7 @@ ENV_VAR = "FACELAB_CHECKPOINTS"
 BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
-_lock = threading.Lock()          # guards the dicts below; held for lookups only, never while a model is built
-_loaded: dict[tuple[str, str, torch.dtype], nn.Module] = {}
-_building: dict[tuple[str, str, torch.dtype], threading.Lock] = {}  # one lock per model being built
+_lock = threading.Lock()          # guards _verified; held for lookups only, never while a file is hashed
 _verified: dict[tuple[str, Path], tuple] = {}   # (name, folder) -> stat signature of its files when hashed
 
 
@@ -246,30 +242,7 @@ def verification_error(name: str) -> str | None:
     return None
 
 
-def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Model `name` in eval mode, built once per (name, device, dtype) and shared.
-
-    Its files are re-verified (stat signature, sha256 if changed) before it is built. Building holds only this
-    model's own lock: other models load, and loaded ones are handed out, meanwhile."""
-    key = (name, str(torch.device(device)), dtype)
-    with _lock:
-        if key in _loaded:
-            return _loaded[key]
-        building = _building.setdefault(key, threading.Lock())
-    with building:
-        with _lock:
-            if key in _loaded:
-                return _loaded[key]
-        model_class = get_entry(name).model_class()
-        model = model_class.from_pretrained(str(resolve(name)), device=device, dtype=dtype)
-        with _lock:
-            _loaded[key] = model
-            _building.pop(key, None)
-        return model
-
-
 def clear_cache() -> None:
-    """Forget loaded models and verified folders (tests; after replacing files on disk)."""
+    """Forget verified folders, so every file is hashed again (tests; after replacing files on disk)."""
     with _lock:
-        _loaded.clear()
         _verified.clear()

@@ -41,17 +41,20 @@ def identities(data_dir) -> dict[str, list[str]]:
 
 def serve_models(monkeypatch, root, classes: dict):
     """Generator for fixtures (`yield from serve_models(...)`): the hub serves root/<name>/ as model `name` for
-    each name -> lazy class of `classes` (temporary registry entries, every file hashed), then clears its cache."""
+    each name -> lazy class of `classes` (temporary registry entries, every file hashed, and core.loading's
+    MODEL_CLASSES), then clears the caches."""
+    from core import loading
     from hub import registry, store
 
     for name, cls in classes.items():
         files = {f.name: store.sha256_file(f) for f in (root / name).iterdir()}
         monkeypatch.setitem(registry.MODELS, name, registry.ModelEntry(
-            name=name, model_class=cls, files=files, licence="test", data_terms="test", retrain="test"))
+            name=name, files=files, licence="test", data_terms="test", retrain="test"))
+        monkeypatch.setitem(loading.MODEL_CLASSES, name, cls())
     monkeypatch.setenv(store.ENV_VAR, str(root))
-    store.clear_cache()
+    loading.clear_cache()
     yield root
-    store.clear_cache()
+    loading.clear_cache()
 
 
 def build_without_models(monkeypatch, tab, names) -> list:
@@ -59,12 +62,26 @@ def build_without_models(monkeypatch, tab, names) -> list:
     override: what a tab shows when its models are not there. Asserts build() hands back no inputs."""
     import gradio as gr
 
+    from core import loading
     from hub import registry, store
 
     for name in names:
         monkeypatch.delitem(registry.MODELS, name, raising=False)
     monkeypatch.delenv(store.ENV_VAR, raising=False)
-    store.clear_cache()
+    loading.clear_cache()
     with gr.Blocks() as blocks:
         assert tab.build() == (None, None)
     return list(blocks.blocks.values())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` run where CUDA is; elsewhere (CI: a 2-core CPU) they are skipped with a reason."""
+    marked = [item for item in items if item.get_closest_marker("gpu")]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for item in marked:
+        item.add_marker(pytest.mark.skip(reason="needs a CUDA device (marked gpu)"))

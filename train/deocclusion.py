@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from core.labels import FLIP_PERM, OCCLUDER
+from core.metrics import ssim_map_box as ssim_map  # 7x7 box-window SSIM loss
 from core.models.deocclusion import Inpainter, PatchDiscriminator, face_prior, mirror, symmetry_axis
 from train.occluders import OccluderBank, apply_occluders
 
@@ -157,16 +158,6 @@ def make_batch(img_u8, lab_u8, lm, bank, region, g: torch.Generator | None = Non
 
 
 # ---------------------------------------------------------------------------------------------- losses
-
-def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-pixel SSIM (7x7 box windows), [N, 1, H, W]."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    mu = lambda x: F.avg_pool2d(x, 7, 1, 3, count_include_pad=False)  # noqa: E731
-    ma, mb = mu(a), mu(b)
-    va, vb, cov = mu(a * a) - ma ** 2, mu(b * b) - mb ** 2, mu(a * b) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
-    return s.mean(1, keepdim=True)
-
 
 def masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / (m.sum() * x.shape[1] / m.shape[1]).clamp(min=1.0)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 from core.models.encoder import MTVEncoder
 from core.models.stylegan import StyleGAN2Generator
-from train.eval_vae import ssim
+from core.metrics import psnr_from_mse, ssim
 from train.shards import load_source
 from train.stylegan import (RESOLUTION, SOURCES, adam_sq_tensors, load_adam_sq, load_faces, read_json, read_state,
                             real_batch, write_json, write_state)
@@ -297,7 +297,7 @@ class Trainer:
                 y = self.reconstruct(x)
                 a01, b01 = (x + 1) / 2, (y + 1) / 2
                 mse = (a01 - b01).square().mean((1, 2, 3)).clamp_min(1e-10)
-                acc["psnr"].append((10 * torch.log10(1 / mse)).cpu())
+                acc["psnr"].append(psnr_from_mse(mse).cpu())
                 acc["ssim"].append(ssim(b01, a01).cpu())
                 if self.net is not None:
                     acc["id_cos"].append((self.net.descriptor(x) * self.net.descriptor(y)).sum(1).cpu())

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from core.labels import ID, OCCLUDER
+from core.metrics import psnr_from_mse, ssim_map
 from train.occluders import OccluderBank, affine_sample, lower_face_masks, paste_masks, soft_alpha
 
 SEED = 2022
@@ -205,18 +206,6 @@ def opencv_fill(crops: np.ndarray, masks: np.ndarray, flag: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- metrics
 
-def ssim_map(x: torch.Tensor, y: torch.Tensor, win: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """SSIM map (Wang et al. 2004, Gaussian window, data range 1) at full size (reflect padding), channel mean.
-
-    x, y [N, 3, H, W] in [0, 1] -> [N, H, W]."""
-    from train.eval_vae import _ssim_maps
-
-    p = win // 2
-    pad = lambda t: torch.nn.functional.pad(t, (p, p, p, p), mode="reflect")  # noqa: E731
-    s, _ = _ssim_maps(pad(x.float()), pad(y.float()), win, sigma)
-    return s.mean(1)
-
-
 def region_scores(out: np.ndarray, clean: np.ndarray, region: np.ndarray) -> dict[str, np.ndarray]:
     """Per image, inside `region` (bool [N, S, S]): L1 and PSNR on [0, 1] pixels, SSIM map averaged; and the
     PSNR of the whole crop (psnr_crop)."""
@@ -230,8 +219,8 @@ def region_scores(out: np.ndarray, clean: np.ndarray, region: np.ndarray) -> dic
     ssim = torch.cat([(ssim_map(x[i:i + 32], y[i:i + 32]) * m[i:i + 32]).flatten(1).sum(1)
                       for i in range(0, len(x), 32)]) / n
     mse_crop = diff.pow(2).flatten(1).mean(1)
-    return {"l1": l1.numpy(), "ssim": ssim.numpy(), "psnr": (10 * torch.log10(1 / mse.clamp(min=1e-10))).numpy(),
-            "psnr_crop": (10 * torch.log10(1 / mse_crop.clamp(min=1e-10))).numpy()}
+    return {"l1": l1.numpy(), "ssim": ssim.numpy(), "psnr": psnr_from_mse(mse).numpy(),
+            "psnr_crop": psnr_from_mse(mse_crop).numpy()}
 
 
 def _descriptor(args) -> np.ndarray:
@@ -337,10 +326,10 @@ def load_inpainter(folder: str | None, dev, default: bool):
     if folder:
         return Inpainter.from_pretrained(folder, device=dev)
     if default:
-        import hub
+        from core.loading import available, load_model
 
-        if hub.available("deocclusion"):
-            return hub.load("deocclusion", device=dev)
+        if available("deocclusion"):
+            return load_model("deocclusion", device=dev)
     return None
 
 
@@ -517,12 +506,12 @@ def main(argv=None) -> dict:
     args.dilate = [int(d) for d in str(args.dilate).split(",") if d.strip()]
     dev = torch.device(args.device)
 
-    import hub
+    from core.loading import load_model
     from core.pipelines import deocclude as D
 
     t0 = time.time()
     data = load_data(args.shards, args.n)
-    parser = hub.load("parser", device=dev)
+    parser = load_model("parser", device=dev)
     models = {"ours": load_inpainter(args.ckpt, dev, default=True),
               "ours w/o prior": load_inpainter(args.noprior_ckpt, dev, default=False)}
     if models["ours"] is None:

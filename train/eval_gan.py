@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import torch
 
-SAME_PERSON = 0.6
+from core.metrics import SAME_PERSON  # dlib's same-person distance
 # floors of the measurement spreads "other" divides by: a probability nearly constant over the faces (eyeglasses,
 # hats are rare) would turn a change of 0.005 into many standard deviations
 PROB_STD_FLOOR = 0.05

@@ -3,14 +3,14 @@
     python -m train.eval_mask2face [--n 450] [--device cpu] [--checkpoint FOLDER] [--json OUT] [--grid PNG]
 
 Per val face (256 px aligned crop + its ground-truth mask from the shards, split 1):
- - mask consistency: the project's parser (`hub.load("parser")`, test-time flip as in the app) labels each
+ - mask consistency: the project's parser (`core.loading.load_model("parser")`, test-time flip as in the app) labels each
    generated face; IoU against the input mask for every class present in the input mask, averaged per image,
    then over images (`miou`); also the dataset-level mIoU (intersections and unions summed over images, per
    class; `miou_dataset`). Occluder counts as background on both sides (the model draws it so). Measured for
    the seed outputs (mask + styles from the prior, `--seeds` per mask) and for the reconstructions, and for
    the real photos as the parser's own ceiling: the generator cannot score above what the parser gets on
    real faces.
- - reconstruction from the photo's own mask + styles: SSIM (Gaussian 11x11, train.eval_vae.ssim) and PSNR
+ - reconstruction from the photo's own mask + styles: SSIM (Gaussian 11x11, core.metrics.ssim) and PSNR
    on the whole 256 crop.
  - identity kept under style-from-self: dlib's descriptors (core.face) of the reconstruction and of the real
    crop, both at the real crop's landmarks (the mask fixes the geometry): cosine similarity, distance, and
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from core.labels import OCCLUDER, colorize
+from core.metrics import SAME_PERSON, psnr, ssim_uint8
 from core.models.mask2face import MODEL_CLASSES
 
 GOALS = {"seed_miou": 0.75, "seed_face_found": 0.98}
@@ -67,9 +68,9 @@ def load_model(checkpoint: str | None, device: str):
         from core.models.mask2face import Mask2Face
 
         return Mask2Face.from_pretrained(checkpoint, device=device)
-    import hub
+    from core.loading import load_model as load_registered
 
-    return hub.load("mask2face", device=device)
+    return load_registered("mask2face", device=device)
 
 
 def as_model_labels(labels: np.ndarray) -> np.ndarray:
@@ -103,18 +104,6 @@ class IoU:
                 f"{prefix}_miou_dataset": float(np.mean(self.inter[valid] / self.union[valid]))}
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    from train.eval_vae import ssim as ssim_t
-
-    t = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
-    return float(ssim_t(t(a), t(b))[0])
-
-
 def have_dlib() -> bool:
     try:
         import dlib  # noqa: F401
@@ -142,7 +131,7 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, seeds: int, use_dlib
             seed_iou.add(p, mask)
         rec_iou.add(parsed[seeds], mask)
         real_iou.add(parsed[seeds + 1], mask)
-        ssims.append(ssim(rec, crop))
+        ssims.append(ssim_uint8(rec, crop))
         psnrs.append(psnr(rec, crop))
         x = np.stack(outs).astype(np.float32) / 255.0
         diversity.append(float(np.mean([np.abs(x[a] - x[b]).mean() for a in range(seeds) for b in range(a + 1, seeds)]))
@@ -175,7 +164,7 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, seeds: int, use_dlib
         m.update(seed_face_found=float(np.mean(found_seed)), recon_face_found=float(np.mean(found_rec)),
                  recon_identity_similarity=float(np.mean(similarity)) if similarity else None,
                  recon_identity_distance=float(np.mean(distance)) if distance else None,
-                 recon_same_person=float(np.mean(np.array(distance) < 0.6)) if distance else None,
+                 recon_same_person=float(np.mean(np.array(distance) < SAME_PERSON)) if distance else None,
                  other_person_distance=float(np.mean(other)) if other else None,
                  real_crops_without_face=no_real_face, detector="hog+cnn" if cnn else "hog")
     else:

@@ -55,7 +55,8 @@ import cv2
 import numpy as np
 import torch
 
-SAME_PERSON = 0.6            # dlib's same-person distance
+from core.metrics import SAME_PERSON  # dlib's same-person distance
+
 REF_MAX_DYAW = 10.0          # a real photo B counts as "at a similar pose" within these (degrees, shard pose)
 REF_MAX_DPITCH = 15.0
 METHODS = ("input", "2d-warp", "no-sampler", "ours-inpainter", "ours", "ours-gain")
@@ -181,9 +182,9 @@ def load_models(args, device: torch.device) -> dict:
         ours = (PixelAttentionSampler.from_pretrained(args.sampler_ckpt, device=device),
                 PoseInpainter.from_pretrained(args.inpainter_ckpt, device=device))
     else:
-        import hub
+        from core.loading import load_model
 
-        ours = (hub.load("pose-sampler", device=device), hub.load("pose-inpainter", device=device))
+        ours = (load_model("pose-sampler", device=device), load_model("pose-inpainter", device=device))
     models = {"ours": ours, "ours-inpainter": ours}
     if args.yaw_gain != 1.0:
         models["ours-gain"] = (*ours, args.yaw_gain)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from core.labels import VAE_FACE
+from core.metrics import gaussian_window, ms_ssim, ssim
 
 MODEL_SIZE = {"masked-vae": 144, "multistage-vae": 128}
 DEFAULT_CKPT = {"masked-vae": os.path.join("checkpoints", "masked-vae"),
@@ -68,60 +69,7 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 
 # -------------------------------------------------------------------------------------------- metrics
-def _gauss(size: int, sigma: float, device, dtype) -> torch.Tensor:
-    t = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(t ** 2) / (2 * sigma ** 2))
-    return g / g.sum()
-
-
-def _ssim_maps(x: torch.Tensor, y: torch.Tensor, win: int = 11, sigma: float = 1.5):
-    """Per-pixel SSIM and contrast-structure maps ('valid' Gaussian window, data range 1), in fp32
-    even under autocast (E[x^2] - E[x]^2 loses everything in bf16)."""
-    with torch.autocast(x.device.type, enabled=False):
-        return _ssim_maps_fp32(x.float(), y.float(), win, sigma)
-
-
-def _ssim_maps_fp32(x: torch.Tensor, y: torch.Tensor, win: int, sigma: float):
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    ch = x.shape[1]
-    g = _gauss(win, sigma, x.device, x.dtype)
-    kh = g.view(1, 1, 1, win).repeat(ch, 1, 1, 1)
-    kv = g.view(1, 1, win, 1).repeat(ch, 1, 1, 1)
-
-    def blur(t):
-        return F.conv2d(F.conv2d(t, kh, groups=ch), kv, groups=ch)
-
-    mx, my = blur(x), blur(y)
-    sxx = blur(x * x) - mx * mx
-    syy = blur(y * y) - my * my
-    sxy = blur(x * y) - mx * my
-    cs = (2 * sxy + c2) / (sxx + syy + c2)
-    return (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs, cs
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, win: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """SSIM (Wang et al. 2004) per image: x, y [N, C, H, W] in [0, 1] -> [N]. win=9 is the paper's loss."""
-    s, _ = _ssim_maps(x.float(), y.float(), win, sigma)
-    return s.mean(dim=(1, 2, 3))
-
-
-MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-
-
-def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """MS-SSIM (Wang et al. 2003), 5 scales, per image -> [N]. The window shrinks to the image at the
-    coarsest scales (144 / 16 = 9 px), where an 11 px window would not fit."""
-    x, y = x.float(), y.float()
-    vals = []
-    for i, _ in enumerate(MS_WEIGHTS):
-        win = min(11, x.shape[-1], x.shape[-2])
-        s, cs = _ssim_maps(x, y, win, 1.5)
-        vals.append((s if i == len(MS_WEIGHTS) - 1 else cs).mean(dim=(1, 2, 3)).clamp_min(1e-6))
-        if i < len(MS_WEIGHTS) - 1:
-            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
-    w = torch.tensor(MS_WEIGHTS, device=x.device)
-    return torch.exp((torch.log(torch.stack(vals, dim=1)) * w).sum(dim=1))
-
+# SSIM / MS-SSIM / PSNR live in core/metrics.py; VIF and the mask scores are this evaluation's own.
 
 def _gray255(x: torch.Tensor) -> torch.Tensor:
     """[N, 3, H, W] RGB in [0, 1] -> [N, 1, H, W] float64 BT.601 luma in 0-255 (as MATLAB rgb2gray)."""
@@ -144,7 +92,7 @@ def vif_p(x: torch.Tensor, y: torch.Tensor, sigma_nsq: float = 2.0) -> torch.Ten
         eps = 1e-10
         for scale in range(1, 5):
             n = 2 ** (4 - scale + 1) + 1
-            g = _gauss(n, n / 5.0, ref.device, torch.float64)
+            g = gaussian_window(n, n / 5.0, ref.device, torch.float64)
             kh, kv = g.view(1, 1, 1, n), g.view(1, 1, n, 1)
 
             def filt(t):

@@ -42,6 +42,7 @@ from safetensors.torch import load_file, save_file
 from train.resume_pack import load_opt, opt_tensors
 
 from core.labels import FLIP_PERM, ID, PALETTE
+from core.metrics import psnr_from_mse, ssim
 from core.models.mask2face import MODEL_CLASSES, Mask2Face, MultiscaleDiscriminator, one_hot
 from train.shards import load_source
 
@@ -188,19 +189,6 @@ def feature_matching(out_fake, out_real) -> torch.Tensor:
             total = total + (a.float() - b.detach().float()).abs().mean()
             count += 1
     return total / count
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM of [N, 3, H, W] in [0, 1] (Gaussian 11x11, sigma 1.5, per channel, averaged)."""
-    g = torch.exp(-((torch.arange(11, device=a.device) - 5.0) ** 2) / (2 * 1.5 ** 2))
-    g = g / g.sum()
-    k = (g[:, None] * g[None, :]).expand(3, 1, 11, 11)
-    f = lambda x: F.conv2d(x, k, groups=3)  # noqa: E731
-    mu_a, mu_b = f(a), f(b)
-    saa, sbb, sab = f(a * a) - mu_a ** 2, f(b * b) - mu_b ** 2, f(a * b) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
-    return s.mean((1, 2, 3))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -402,7 +390,7 @@ def evaluate(run: Run, data: GpuData, batch: int = 32) -> dict:
             smp = run.ema.generate(lab, run.ema.sample_styles(len(lab), gen)).float()
         a, b = (rec + 1) / 2, (real + 1) / 2
         l1.append((a - b).abs().mean((1, 2, 3)))
-        psnr.append(10 * torch.log10(1 / (a - b).pow(2).mean((1, 2, 3)).clamp_min(1e-10)))
+        psnr.append(psnr_from_mse((a - b).pow(2).mean((1, 2, 3))))
         ss.append(ssim(a.clamp(0, 1), b))
         if run.parser is not None:
             for k, img in enumerate((rec, smp)):

@@ -55,7 +55,6 @@ MEAN_POINTS = np.array([[0.3778, 0.4807], [0.6198, 0.4810], [0.4958, 0.6213],
                         [0.3897, 0.7344], [0.6083, 0.7343]])
 
 WEIGHTS_SUBPATH = os.path.join("mobilefacenet_casia", "model.safetensors")
-GPU_WEIGHTS = os.path.join("/root", "weights", WEIGHTS_SUBPATH)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -125,12 +124,18 @@ class MobileFaceNet(nn.Module):
         return self.linear1(self.linear7(x)).flatten(1)  # [N, 128]
 
 
+def gpu_weights() -> str:
+    """The identity net on the GPU machine: $FACELAB_WEIGHTS/mobilefacenet_casia/model.safetensors."""
+    return os.path.join(os.environ.get("FACELAB_WEIGHTS", os.path.join("/root", "weights")), WEIGHTS_SUBPATH)
+
+
 def default_weights_path() -> str:
-    """FACELAB_ARCFACE, else ../shared/weights (dev machine), else /root/weights (GPU machine)."""
+    """FACELAB_ARCFACE, else ../shared/weights (dev machine), else $FACELAB_WEIGHTS (GPU machine; the folder
+    train/gpu/paths.sh exports, /root/weights by default)."""
     env = os.environ.get("FACELAB_ARCFACE")
     if env:
         return env
-    for p in (os.path.join(REPO, "..", "shared", "weights", WEIGHTS_SUBPATH), GPU_WEIGHTS):
+    for p in (os.path.join(REPO, "..", "shared", "weights", WEIGHTS_SUBPATH), gpu_weights()):
         if os.path.isfile(p):
             return os.path.normpath(p)
     return os.path.normpath(os.path.join(REPO, "..", "shared", "weights", WEIGHTS_SUBPATH))
@@ -144,7 +149,7 @@ def load_mobilefacenet(path: str | None = None, device="cpu") -> MobileFaceNet:
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"MobileFaceNet weights not found at {path}: set FACELAB_ARCFACE to the model.safetensors of "
-            f"`mobilefacenet_casia` (looked in ../shared/weights/ and {os.path.dirname(GPU_WEIGHTS)}/)")
+            f"`mobilefacenet_casia` (looked in ../shared/weights/ and {os.path.dirname(gpu_weights())}/)")
     net = MobileFaceNet()
     net.load_state_dict(load_file(path), strict=True)
     net.requires_grad_(False)

@@ -65,6 +65,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from core.metrics import ssim_map_box as ssim_map  # 7x7 box-window SSIM loss
 from core.models.pose import (PixelAttentionSampler, PoseInpainter, ProjectionDiscriminator, affine_grid_px, edit_pose,
                               invert_affine, preprocess, region_maps, target_landmarks)
 from train.pose_data import SIZE, Data
@@ -166,16 +167,6 @@ def colour_match(x: torch.Tensor, ref: torch.Tensor, mx: torch.Tensor, mref: tor
     mu_x, sd_x = moments(x, mx)
     mu_r, sd_r = moments(ref, mref)
     return ((x - mu_x) * (sd_r / sd_x).clamp(0.5, 2.0) + mu_r).clamp(0, 1)
-
-
-def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-pixel SSIM (7x7 box windows), mean over channels -> [N, 1, H, W]."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    mu = lambda x: F.avg_pool2d(x, 7, 1, 3, count_include_pad=False)  # noqa: E731
-    ma, mb = mu(a), mu(b)
-    va, vb, cov = mu(a * a) - ma ** 2, mu(b * b) - mb ** 2, mu(a * b) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
-    return s.mean(1, keepdim=True)
 
 
 class FaceFeatures:

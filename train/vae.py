@@ -42,7 +42,8 @@ from safetensors.torch import load_file, save_file
 
 from core.models.masked_vae import MaskedVAE
 from core.models.multistage_vae import MultiStageVAE
-from train.eval_vae import MODEL_SIZE, dice_loss, evaluate, format_table, load_faces, ssim, to_unit
+from core.metrics import ssim
+from train.eval_vae import MODEL_SIZE, dice_loss, evaluate, format_table, load_faces, to_unit
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def apply_edits(ws: torch.Tensor, directions: dict[str, dict], values: dict[str,
 
 
 class Directions:
-    """Registry class of a directions folder: hub.load("directions") -> load_directions(folder) (a dict, not a
+    """Registry class of a directions folder: core.loading.load_model("directions") -> load_directions(folder) (a dict, not a
     network; `dtype` is ignored, the normals stay float32)."""
 
     @staticmethod

@@ -52,7 +52,7 @@ from .common import ConfigModule
 from .deocclusion import GatedConv, SelfAttention
 
 # core.face's canonical frame (CENTER_X, CENTER_Y, SCALE); duplicated here because core.face imports
-# OpenCV and the GPU machine has neither it nor dlib. tests/test_pose_model.py checks they agree.
+# OpenCV and the GPU machine has neither it nor dlib. tests/core/models/test_pose_model.py checks they agree.
 CENTER_X, CENTER_Y, SCALE = -0.0012, 0.0062, 0.4948
 
 # Mirror permutation of the 68 dlib landmarks (index i of a flipped face = FLIP68[i] of the original).

@@ -253,10 +253,10 @@ def device() -> torch.device:
 
 
 def load_model():
-    """The de-occlusion inpainter in eval mode, built once per process (hub.load caches it)."""
-    import hub
+    """The de-occlusion inpainter in eval mode, built once per process (load_model caches it)."""
+    from ..loading import load_model
 
-    return hub.load("deocclusion", device=device())
+    return load_model("deocclusion", device=device())
 
 
 def face_only_prior(image: torch.Tensor, mask: torch.Tensor, landmarks: torch.Tensor, region: torch.Tensor

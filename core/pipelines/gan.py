@@ -1,12 +1,12 @@
 """GAN inversion with attribute sliders (issue 5): photo -> aligned 128 px crop -> MTV-TSA encoder -> w+ ->
 (optional per-image refinement of w+) -> StyleGAN2 reconstruction -> InterFaceGAN slider edits -> paste-back.
 
-Models (registry names; loaded lazily, once per process, through hub):
+Models (registry names; loaded lazily, once per process, through core.loading):
 - "stylegan"     core/models/stylegan.py StyleGAN2Generator, 128 px, w+ = [num_ws = 12, 512];
 - "mtv-encoder"  core/models/encoder.py MTVEncoder (Yu & Wang, seed 002): aligned crop -> w+ (and z_c when
                  trained with `predict_const`);
 - "directions"   a folder written by train/directions.py (directions.safetensors + directions.json; not a
-                 ConfigModule, so it is found with hub.resolve and read with core.models.directions).
+                 ConfigModule, so it is found with core.loading.resolve and read with core.models.directions).
 
 Slider units (directions.json): 1 unit = one standard deviation of <w - w_avg, n> over the generator's samples,
 so +-3 spans the data; 0 = no change. Each slider edits only its own w+ layers (InterFaceGAN eq. 4 restricted to
@@ -41,11 +41,11 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as TF
 
 from .. import face as F
 from ..errors import FaceLabError, ModelUnavailable
 from ..imageio import MAX_PIXELS, load_image
+from ..metrics import psnr, ssim
 from ..npz import Member, read_npz
 
 GENERATOR, ENCODER, DIRECTIONS = "stylegan", "mtv-encoder", "directions"
@@ -81,21 +81,21 @@ def refine_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _hub_load(name: str):
-    import hub
+def _load(name: str):
+    from ..loading import ModelNotAvailable, load_model
 
     try:
-        return hub.load(name, device=device())
-    except hub.ModelNotAvailable as e:
+        return load_model(name, device=device())
+    except ModelNotAvailable as e:
         raise ModelUnavailable(str(e)) from e
 
 
-def _hub_folder(name: str) -> str:
-    import hub
+def _folder(name: str) -> str:
+    from ..loading import ModelNotAvailable, resolve
 
     try:
-        return str(hub.resolve(name))
-    except hub.ModelNotAvailable as e:
+        return str(resolve(name))
+    except ModelNotAvailable as e:
         raise ModelUnavailable(str(e)) from e
 
 
@@ -110,10 +110,10 @@ def read_directions(folder: str) -> tuple[dict[str, dict], dict]:
 
 
 def load_models(encoder: bool = True, directions: bool = True) -> GANModels:
-    """The registry's models (hub.load caches G and E; directions are cached per folder)."""
-    G = _hub_load(GENERATOR).requires_grad_(False)
-    E = _hub_load(ENCODER).requires_grad_(False) if encoder else None
-    dirs, meta = read_directions(_hub_folder(DIRECTIONS)) if directions else (None, {})
+    """The registry's models (load_model caches G and E; directions are cached per folder)."""
+    G = _load(GENERATOR).requires_grad_(False)
+    E = _load(ENCODER).requires_grad_(False) if encoder else None
+    dirs, meta = read_directions(_folder(DIRECTIONS)) if directions else (None, {})
     models = GANModels(G=G, E=E, directions=dirs, directions_meta=meta)
     check_models(models)
     return models
@@ -271,7 +271,7 @@ def load_code(source: str | os.PathLike | bytes) -> LatentCode:
         meta = json.loads(str(arrays.pop("meta")))
         return _code_from(arrays, meta)
     except (FaceLabError, ValueError, TypeError, OverflowError) as e:
-        raise FaceLabError(f"{name} is not a FaceLab latent code (.npz written by `python -m core invert` or "
+        raise FaceLabError(f"{name} is not a FaceLab latent code (.npz written by `python -m cli invert` or "
                            f"the Invert & edit tab): {e}") from e
 
 
@@ -360,23 +360,6 @@ def synthesize(ws: torch.Tensor, const: torch.Tensor | None, G) -> np.ndarray:
     return to_uint8(G.synthesis(ws, noise_mode="const", const=const, fused_modconv=True))
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, win: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """SSIM (Wang et al. 2004, Gaussian window) per image: x, y [N, C, H, W] in [0, 1] -> [N]."""
-    g = torch.exp(-((torch.arange(win, dtype=x.dtype, device=x.device) - win // 2) ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    c = x.shape[1]
-    kh, kv = g.view(1, 1, 1, win).repeat(c, 1, 1, 1), g.view(1, 1, win, 1).repeat(c, 1, 1, 1)
-
-    def blur(t):
-        return TF.conv2d(TF.conv2d(t, kh, groups=c), kv, groups=c)
-
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return s.mean((1, 2, 3))
-
-
 def reconstruction_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The refinement's loss: MSE + (1 - SSIM) of images in [-1, 1] (measured in [0, 1]) -> scalar."""
     a, b = (x + 1) / 2, (y + 1) / 2
@@ -398,11 +381,6 @@ class Quality:
         return {"psnr": round(self.psnr, 3), "ssim": round(self.ssim, 4),
                 "identity_distance": round(self.identity_distance, 4),
                 "identity_similarity": round(self.identity_similarity, 4), "face_found": self.face_found}
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 
 def _face_in_crop(face: F.Face, matrix: np.ndarray, scale: float) -> F.Face:

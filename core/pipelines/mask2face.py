@@ -94,10 +94,10 @@ def device() -> torch.device:
 
 
 def load_model():
-    """The bundled Mask2Face in eval mode, built once per process and shared (hub.load caches it)."""
-    import hub
+    """The bundled Mask2Face in eval mode, built once per process and shared (load_model caches it)."""
+    from ..loading import load_model
 
-    return hub.load("mask2face", device=device())
+    return load_model("mask2face", device=device())
 
 
 # --------------------------------------------------------------------------- masks (pure numpy)

@@ -32,9 +32,9 @@ def device() -> torch.device:
 
 
 def load_parser():
-    import hub
+    from ..loading import load_model
 
-    return hub.load("parser", device=device())
+    return load_model("parser", device=device())
 
 
 @torch.no_grad()

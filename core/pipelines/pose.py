@@ -62,10 +62,10 @@ def device() -> torch.device:
 
 
 def load_models():
-    """(sampler, inpainter) in eval mode, built once per process (hub.load caches them)."""
-    import hub
+    """(sampler, inpainter) in eval mode, built once per process (load_model caches them)."""
+    from ..loading import load_model
 
-    return hub.load("pose-sampler", device=device()), hub.load("pose-inpainter", device=device())
+    return load_model("pose-sampler", device=device()), load_model("pose-inpainter", device=device())
 
 
 # ----------------------------------------------------------------------------------------- geometry

@@ -9,7 +9,7 @@ Two models (issue 8), both RGB in [0, 1] on the canonical aligned crop (core.fac
 Reconstructions decode z = mu (no sampling). Samples draw z ~ N(0, I) from a CPU torch.Generator, so one
 seed gives the same face on any device. Interpolation decodes (1 - t) mu_a + t mu_b; for the masked VAE
 it shows the raw decoder output (two photos have no common background to composite on).
-Models load lazily, once per process, through hub.load.
+Models load lazily, once per process, through core.loading.load_model.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import torch
 from .. import face as F
 from ..errors import FaceLabError
 from ..imageio import load_image
+from ..metrics import psnr as face_psnr  # PSNR over the face pixels: face_psnr(a, b, mask)
 
 MODEL_SIZE = {"masked-vae": 144, "multistage-vae": 128}  # crop side each model was trained on
 MODELS = tuple(MODEL_SIZE)
@@ -53,10 +54,10 @@ def check_model(model: str) -> str:
 
 
 def load_model(model: str):
-    """The model in eval mode, built once per process and shared (hub.load caches it)."""
-    import hub
+    """The model in eval mode, built once per process and shared (load_model caches it)."""
+    from ..loading import load_model
 
-    return hub.load(check_model(model), device=device())
+    return load_model(check_model(model), device=device())
 
 
 def to_tensor(crop: np.ndarray) -> torch.Tensor:
@@ -155,13 +156,6 @@ def interpolate(photo_a, photo_b, t: float, model: str = "masked-vae", face_inde
     """Decode the blend of two photos' latent means: [S, S, 3] uint8."""
     return interpolate_latents(encode_photo(photo_a, model, face_index), encode_photo(photo_b, model, face_index),
                                t, model)
-
-
-def face_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images over the pixels where `mask` is true."""
-    diff = (a.astype(np.float64) - b.astype(np.float64))[mask.astype(bool)]
-    mse = float(np.mean(diff ** 2)) if diff.size else 0.0
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
 
 
 __all__ = ["MODELS", "MODEL_SIZE", "VAEResult", "decode_latent", "encode_photo", "face_psnr", "interpolate",
