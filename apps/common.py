@@ -544,10 +544,9 @@ class PhotoInput(gr.Image):
 
     is_template = True  # rendered by the frontend's own Image component (gradio's template mechanism)
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("type", "filepath")
-        kwargs["image_mode"] = None
-        super().__init__(*args, **kwargs)
+    # no __init__ override: Gradio reads a component's props from its constructor's signature, and a
+    # (*args, **kwargs) one left the browser without them ("sources" undefined: the tab never rendered).
+    # photo_input() / mask_input() pass type="filepath", image_mode=None.
 
     def postprocess(self, value):
         return super().postprocess(cached_png(value, self.GRADIO_CACHE) if self.format == "png" else value)
@@ -586,13 +585,13 @@ def photo_input(label: str = "Photo") -> gr.Image:
     """Upload widget: we read the file ourselves (core.imageio) for EXIF, size and mode checks.
 
     format="png": an image sent here from another tab (a numpy array) is stored losslessly."""
-    return PhotoInput(label=label, type="filepath", format="png", sources=["upload", "clipboard", "webcam"],
-                      height=360)
+    return PhotoInput(label=label, type="filepath", image_mode=None, format="png",
+                      sources=["upload", "clipboard", "webcam"], height=360)
 
 
 def mask_input(label: str, visible: bool = False) -> gr.Image:
     """A mask image handed over as a file path (guarded like a photo; read by the pipeline's own reader)."""
-    return PhotoInput(label=label, type="filepath", format="png", visible=visible)
+    return PhotoInput(label=label, type="filepath", image_mode=None, format="png", visible=visible)
 
 
 def image_output(label: str, height: int = 360) -> gr.Image:

@@ -125,7 +125,7 @@ def test_analyze_tab(page, photo, artifacts):
     panel.get_by_role("button", name="Analyze", exact=True).click()
     assert wait_image(panel, "Detected faces") == [512, 512]
     assert wait_image(panel, "Aligned crop (256 px)") == [256, 256]
-    panel.get_by_text("hog", exact=True).filter(visible=True).first.wait_for(timeout=30_000)  # the table of faces: one row, the detector
+    panel.get_by_text("learned", exact=True).filter(visible=True).first.wait_for(timeout=30_000)  # the table of faces: one row, the detector
     shoot(page, artifacts, "analyze")
     assert not page.js_errors, page.js_errors
 
